@@ -1,0 +1,252 @@
+//! The ports the core needs from the outside world. Stores implement [`Store`]; each backend is
+//! free to use what is fastest for it, as long as [`Store::commit`] is atomic.
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+use crate::model::*;
+use crate::types::*;
+
+/// Which id space to allocate from. Ids are allocated before the change that uses them, so
+/// every row of one change (user, audit event, outbox message) can name the new id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdKind {
+    Organization,
+    User,
+    UserGroup,
+    ApiKey,
+}
+
+/// One write. A [`ChangeSet`] of them commits atomically or not at all.
+#[derive(Debug, Clone)]
+pub enum Change {
+    InsertOrganization(Organization),
+    InsertUser(User),
+    /// Writes the whole row; fails with [`crate::Error::Conflict`] unless the stored sequence is
+    /// still `expected_sequence` (optimistic concurrency).
+    UpdateUser {
+        user: User,
+        expected_sequence: i64,
+    },
+    /// Removes the user with its memberships, invitation, codes and credentials.
+    DeleteUser(UserId),
+    /// Inserts or replaces the user's invitation.
+    PutInvitation(Invitation),
+    DeleteInvitation(UserId),
+    InsertGroup(UserGroup),
+    UpdateGroup(UserGroup),
+    DeleteGroup(GroupId),
+    PutMember {
+        group: GroupId,
+        user: UserId,
+        group_admin: bool,
+    },
+    RemoveMember {
+        group: GroupId,
+        user: UserId,
+    },
+    InsertApiKey {
+        key: ApiKey,
+        secret_hash: String,
+    },
+    DeleteApiKey(ApiKeyId),
+    /// Replaces any earlier code of the same user and purpose.
+    PutCode(OneTimeCode),
+    Audit(AuditEvent),
+    Outbox(OutboxMessage),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ChangeSet {
+    pub changes: Vec<Change>,
+}
+
+impl ChangeSet {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn push(&mut self, c: Change) -> &mut Self {
+        self.changes.push(c);
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+}
+
+/// A user looked up by a unique key within an organization.
+#[derive(Debug, Clone, Copy)]
+pub enum UserKey<'a> {
+    /// Lower-cased address.
+    Email(&'a str),
+    /// E.164; only users without an email address match (the uniqueness rule of Bold).
+    PhoneWithoutEmail(&'a str),
+    ExternalId(&'a str),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextField {
+    Username,
+    FirstName,
+    LastName,
+    NickName,
+    DisplayName,
+    Email,
+    Phone,
+    ExternalId,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextOp {
+    Equals,
+    EqualsIgnoreCase,
+    StartsWith,
+    StartsWithIgnoreCase,
+    Contains,
+    ContainsIgnoreCase,
+    EndsWith,
+    EndsWithIgnoreCase,
+}
+
+/// A filter tree over users, shared by every dialect's list call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UserFilter {
+    All,
+    None,
+    And(Vec<UserFilter>),
+    Or(Vec<UserFilter>),
+    Not(Box<UserFilter>),
+    Org(OrgId),
+    Id(UserId),
+    Ids(Vec<UserId>),
+    /// Member of this group.
+    InGroup(GroupId),
+    /// Member of a group that this user administers (or the user itself).
+    VisibleToGroupAdmin(UserId),
+    Text {
+        field: TextField,
+        op: TextOp,
+        value: String,
+    },
+    /// Case-insensitive substring of first name, last name, email or phone.
+    Search(String),
+    State(UserState),
+    SuperUser(bool),
+    /// The user has this role (Orgo roles; `ROLE_ADMIN_TENANT` is derived from super user).
+    Role(String),
+}
+
+impl UserFilter {
+    pub fn and(self, other: UserFilter) -> UserFilter {
+        match (self, other) {
+            (UserFilter::All, o) | (o, UserFilter::All) => o,
+            (UserFilter::And(mut a), o) => {
+                a.push(o);
+                UserFilter::And(a)
+            }
+            (s, o) => UserFilter::And(vec![s, o]),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserSort {
+    Id,
+    Username,
+    FirstName,
+    LastName,
+    NickName,
+    DisplayName,
+    Email,
+    State,
+    CreatedAt,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Direction {
+    #[default]
+    Asc,
+    Desc,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserQuery {
+    pub filter: UserFilter,
+    pub sort: UserSort,
+    pub direction: Direction,
+    pub offset: u64,
+    pub limit: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct GroupQuery {
+    pub org: Option<OrgId>,
+    /// Only groups this user belongs to (any role).
+    pub member: Option<UserId>,
+    /// Case-insensitive substring of the name or description.
+    pub search: Option<String>,
+    pub direction: Direction,
+    pub offset: u64,
+    pub limit: u64,
+}
+
+/// An outbox row with its delivery state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxRecord {
+    pub message: OutboxMessage,
+    /// `pending`, `sent`, `failed`.
+    pub status: String,
+    pub attempts: i32,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    /// The database answers.
+    async fn ping(&self) -> Result<()>;
+
+    async fn allocate_ids(&self, kind: IdKind, n: usize) -> Result<Vec<i64>>;
+
+    /// Applies every change atomically, in order.
+    async fn commit(&self, changes: ChangeSet) -> Result<()>;
+
+    async fn organization(&self, id: OrgId) -> Result<Option<Organization>>;
+    async fn organizations(&self) -> Result<Vec<Organization>>;
+
+    async fn user(&self, id: UserId) -> Result<Option<User>>;
+    async fn user_by_username(&self, username: &str) -> Result<Option<User>>;
+    async fn find_user(&self, org: OrgId, key: UserKey<'_>) -> Result<Option<UserId>>;
+    async fn users(&self, q: &UserQuery) -> Result<Vec<User>>;
+    async fn count_users(&self, filter: &UserFilter) -> Result<u64>;
+
+    async fn invitation(&self, user: UserId) -> Result<Option<Invitation>>;
+    async fn invitations(&self, users: &[UserId]) -> Result<Vec<Invitation>>;
+    async fn invitation_by_token(&self, token: &str) -> Result<Option<Invitation>>;
+
+    async fn group(&self, id: GroupId) -> Result<Option<UserGroup>>;
+    async fn groups(&self, q: &GroupQuery) -> Result<Vec<UserGroup>>;
+    /// The members of these groups, with their per-member admin flag.
+    async fn group_members(&self, groups: &[GroupId]) -> Result<Vec<(GroupId, GroupMember)>>;
+    /// `Some(group_admin)` when the user is in the group.
+    async fn membership(&self, group: GroupId, user: UserId) -> Result<Option<bool>>;
+    async fn groups_administered_by(&self, user: UserId) -> Result<Vec<GroupId>>;
+    /// Is `member` in a group that `admin` administers?
+    async fn is_group_admin_of(&self, admin: UserId, member: UserId) -> Result<bool>;
+
+    async fn api_key_by_secret_hash(&self, secret_hash: &str) -> Result<Option<ApiKey>>;
+    async fn api_key(&self, id: ApiKeyId) -> Result<Option<ApiKey>>;
+    async fn api_keys(&self, org: Option<OrgId>) -> Result<Vec<ApiKey>>;
+    async fn instance_admin_key_exists(&self) -> Result<bool>;
+
+    async fn codes(&self, user: UserId) -> Result<Vec<OneTimeCode>>;
+
+    /// Users whose auto-removal date is at or before `now`.
+    async fn users_due_for_removal(&self, now: Timestamp, limit: u32) -> Result<Vec<UserId>>;
+
+    async fn audit_events(&self, subject_type: &str, subject_id: i64) -> Result<Vec<AuditEvent>>;
+    async fn outbox(&self, user: Option<UserId>) -> Result<Vec<OutboxRecord>>;
+}

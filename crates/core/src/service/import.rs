@@ -1,0 +1,273 @@
+//! Bulk import: rows are matched to existing users by external id, then email, and created or
+//! updated. The dialect streams rows in batches; each batch commits in one transaction.
+
+use std::collections::HashSet;
+
+use super::Services;
+use crate::error::{Conflict, Entity, Error, Field, FieldError, Result};
+use crate::model::*;
+use crate::ports::*;
+use crate::principal::Principal;
+use crate::rights;
+use crate::types::*;
+
+/// One parsed row; `None` leaves a field unchanged on update.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ImportRow {
+    /// The row's number in the file (for error reports).
+    pub line: u64,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<Email>,
+    pub phone: Option<Phone>,
+    pub external_id: Option<String>,
+    pub description: Option<String>,
+    pub remarks: Option<String>,
+    pub super_user: Option<bool>,
+}
+
+#[derive(Debug)]
+pub struct RowError {
+    pub line: u64,
+    pub error: Error,
+}
+
+#[derive(Debug, Default)]
+pub struct ImportOutcome {
+    pub created: u64,
+    pub updated: u64,
+    pub errors: Vec<RowError>,
+}
+
+/// User ids taken from the store a few at a time, so that rows which turn out to be updates do
+/// not use ids up.
+struct IdPool {
+    buf: Vec<i64>,
+}
+
+impl IdPool {
+    async fn next(&mut self, s: &Services) -> Result<i64> {
+        if self.buf.is_empty() {
+            self.buf = s.store().allocate_ids(IdKind::User, 64).await?;
+            self.buf.reverse();
+        }
+        self.buf.pop().ok_or_else(|| Error::internal(crate::error::Message("no ids allocated".into())))
+    }
+}
+
+/// A row turned into the change it makes.
+struct Planned {
+    line: u64,
+    created: bool,
+    changes: Vec<Change>,
+}
+
+impl Services {
+    /// Checks that the caller may import into `org` (an admin of it).
+    pub async fn authorize_import(&self, p: &Principal, org: Option<OrgId>) -> Result<OrgId> {
+        let org = org.or(p.org()).ok_or_else(|| {
+            Error::Invalid(vec![FieldError::new(
+                Field::Organization,
+                "required",
+                "An organization is required for an instance-admin credential",
+            )])
+        })?;
+        rights::may_administer_org(p, org, Entity::Organization)?;
+        self.store().organization(org).await?.ok_or(Error::NotFound(Entity::Organization))?;
+        Ok(org)
+    }
+
+    /// Imports one batch of rows (already authorized with [`Services::authorize_import`]).
+    pub async fn import_batch(
+        &self,
+        p: &Principal,
+        org: OrgId,
+        rows: Vec<ImportRow>,
+        outcome: &mut ImportOutcome,
+    ) -> Result<()> {
+        let mut pending: Vec<Planned> = Vec::new();
+        let mut keys: HashSet<String> = HashSet::new();
+        let mut ids = IdPool { buf: Vec::new() };
+        for row in rows {
+            let row_keys: Vec<String> = row
+                .external_id
+                .iter()
+                .map(|e| format!("x:{e}"))
+                .chain(row.email.iter().map(|e| format!("e:{}", e.normalized())))
+                .chain(row.phone.iter().map(|p| format!("p:{p}")))
+                .collect();
+            if row_keys.iter().any(|k| keys.contains(k)) {
+                // A later row about a user an earlier row of this batch touches: settle those first.
+                self.flush(std::mem::take(&mut pending), outcome).await?;
+                keys.clear();
+            }
+            let line = row.line;
+            match self.plan_row(p, org, row, &mut ids).await {
+                Ok(planned) => {
+                    keys.extend(row_keys);
+                    pending.push(planned);
+                }
+                Err(error) => outcome.errors.push(RowError { line, error }),
+            }
+        }
+        self.flush(pending, outcome).await
+    }
+
+    async fn plan_row(
+        &self,
+        p: &Principal,
+        org: OrgId,
+        row: ImportRow,
+        ids: &mut IdPool,
+    ) -> Result<Planned> {
+        let now = self.now();
+        let by_external = match &row.external_id {
+            Some(x) => self.store().find_user(org, UserKey::ExternalId(x)).await?,
+            None => None,
+        };
+        let by_email = match &row.email {
+            Some(e) => self.store().find_user(org, UserKey::Email(&e.normalized())).await?,
+            None => None,
+        };
+        if let (Some(a), Some(b)) = (by_external, by_email)
+            && a != b
+        {
+            return Err(Error::AlreadyExists { what: Conflict::UserEmail, existing: Some(b.0) });
+        }
+        let target = by_external.or(by_email);
+        let (mut user, created, expected) = match target {
+            Some(id) => {
+                let u = self.store().user(id).await?.ok_or(Error::Conflict)?;
+                let seq = u.sequence;
+                (u, false, seq)
+            }
+            None => {
+                if row.first_name.is_none()
+                    && row.last_name.is_none()
+                    && row.email.is_none()
+                    && row.phone.is_none()
+                {
+                    return Err(Error::Invalid(vec![FieldError::new(
+                        Field::FirstName,
+                        "required",
+                        "A name, email address or phone number is required",
+                    )]));
+                }
+                if row.email.is_none()
+                    && let Some(ph) = &row.phone
+                    && let Some(existing) =
+                        self.store().find_user(org, UserKey::PhoneWithoutEmail(ph.as_str())).await?
+                {
+                    return Err(Error::AlreadyExists { what: Conflict::UserPhone, existing: Some(existing.0) });
+                }
+                let id = UserId(ids.next(self).await?);
+                let mut u = User::new(id, org, now);
+                if let Some(e) = &row.email
+                    && self.store().user_by_username(e.as_str()).await?.is_none()
+                {
+                    u.username = e.as_str().to_owned();
+                }
+                (u, true, 0)
+            }
+        };
+        let before = user.clone();
+        if row.first_name.is_some() {
+            user.first_name = row.first_name;
+        }
+        if row.last_name.is_some() {
+            user.last_name = row.last_name;
+        }
+        if let Some(e) = row.email {
+            if user.email.as_ref().map(|x| x.normalized()) != Some(e.normalized()) {
+                user.email_verified = false;
+            }
+            user.email = Some(e);
+        }
+        if let Some(ph) = row.phone {
+            if user.phone.as_ref() != Some(&ph) {
+                user.phone_verified = false;
+            }
+            user.phone = Some(ph);
+        }
+        if row.external_id.is_some() {
+            user.external_id = row.external_id;
+        }
+        if row.description.is_some() {
+            user.description = row.description;
+        }
+        if row.remarks.is_some() {
+            user.remarks = row.remarks;
+        }
+        if let Some(su) = row.super_user {
+            user.super_user = su;
+        }
+        let mut changes = Vec::with_capacity(2);
+        if created {
+            changes.push(Change::InsertUser(user.clone()));
+        } else if user != before {
+            user.sequence += 1;
+            user.modified_at = now;
+            changes.push(Change::UpdateUser { user: user.clone(), expected_sequence: expected });
+        } else {
+            return Ok(Planned { line: row.line, created: false, changes });
+        }
+        changes.push(Change::Audit(AuditEvent {
+            org_id: Some(org),
+            subject_type: "user".to_owned(),
+            subject_id: user.id.0,
+            sequence: Some(user.sequence),
+            event_type: if created { "user.imported" } else { "user.updated" }.to_owned(),
+            actor: p.actor(),
+            fields: vec!["import".to_owned()],
+            created_at: now,
+        }));
+        Ok(Planned { line: row.line, created, changes })
+    }
+
+    /// Commits planned rows together; when that fails, row by row so one bad row does not sink
+    /// the others.
+    async fn flush(&self, pending: Vec<Planned>, outcome: &mut ImportOutcome) -> Result<()> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let all = ChangeSet { changes: pending.iter().flat_map(|r| r.changes.iter().cloned()).collect() };
+        let count = |outcome: &mut ImportOutcome, r: &Planned| {
+            if r.created {
+                outcome.created += 1;
+            } else if !r.changes.is_empty() {
+                outcome.updated += 1;
+            }
+        };
+        match self.store().commit(all).await {
+            Ok(()) => {
+                for r in &pending {
+                    count(outcome, r);
+                }
+                Ok(())
+            }
+            Err(Error::AlreadyExists { .. } | Error::Conflict) => {
+                for r in pending {
+                    if r.changes.is_empty() {
+                        continue;
+                    }
+                    match self.store().commit(ChangeSet { changes: r.changes.clone() }).await {
+                        Ok(()) => count(outcome, &r),
+                        Err(e @ (Error::AlreadyExists { .. } | Error::Conflict)) => {
+                            let error = match e {
+                                Error::Conflict => Error::FailedPrecondition {
+                                    code: "concurrent_change",
+                                    message: "The user was changed while importing".to_owned(),
+                                },
+                                e => e,
+                            };
+                            outcome.errors.push(RowError { line: r.line, error });
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+}

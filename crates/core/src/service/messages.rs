@@ -1,0 +1,131 @@
+//! The outbox messages and one-time codes that flows create. Rendering into text happens in the
+//! delivery worker; a message here carries the template name and the values it needs.
+
+use serde_json::json;
+
+use super::Services;
+use crate::model::*;
+use crate::secrets::{hash_code, new_code, new_message_id};
+use crate::types::*;
+
+impl Services {
+    /// The language to write to a user in: its preferred language if usher speaks it, else English.
+    pub(crate) fn language_of(user: &User) -> Language {
+        user.preferred_language.as_deref().and_then(Language::from_tag).unwrap_or(Language::En)
+    }
+
+    fn message(
+        &self,
+        channel: Channel,
+        template: &str,
+        language: Language,
+        recipient: &str,
+        user: &User,
+        params: serde_json::Value,
+    ) -> OutboxMessage {
+        OutboxMessage {
+            id: new_message_id(),
+            channel,
+            template: template.to_owned(),
+            language,
+            recipient: recipient.to_owned(),
+            user_id: Some(user.id),
+            params,
+            created_at: self.now(),
+        }
+    }
+
+    /// A code for the user's current email address and the message that carries its link.
+    pub(crate) fn email_verification(&self, user: &User, email: &Email) -> (OneTimeCode, OutboxMessage) {
+        let now = self.now();
+        let code = new_code(self.config().code_length);
+        let url = format!(
+            "{}/verify-email?userId={}&code={}",
+            self.config().public_url,
+            user.id,
+            code
+        );
+        let row = OneTimeCode {
+            user_id: user.id,
+            purpose: CodePurpose::EmailVerification,
+            code_hash: hash_code(&code),
+            target: Some(email.normalized()),
+            expires_at: now.plus(self.config().code_ttl),
+            attempts: 0,
+            created_at: now,
+        };
+        let msg = self.message(
+            Channel::Email,
+            "email_verification",
+            Self::language_of(user),
+            email.as_str(),
+            user,
+            json!({
+                "userId": user.id.to_string(),
+                "orgId": user.org_id.to_string(),
+                "firstName": user.first_name,
+                "lastName": user.last_name,
+                "code": code,
+                "url": url,
+                "expiresAt": row.expires_at.rfc3339(),
+            }),
+        );
+        (row, msg)
+    }
+
+    /// An SMS code for the user's current phone number.
+    pub(crate) fn phone_verification(&self, user: &User, phone: &Phone) -> (OneTimeCode, OutboxMessage) {
+        let now = self.now();
+        let code = new_code(self.config().code_length);
+        let row = OneTimeCode {
+            user_id: user.id,
+            purpose: CodePurpose::PhoneVerification,
+            code_hash: hash_code(&code),
+            target: Some(phone.as_str().to_owned()),
+            expires_at: now.plus(self.config().code_ttl),
+            attempts: 0,
+            created_at: now,
+        };
+        let msg = self.message(
+            Channel::Sms,
+            "phone_verification",
+            Self::language_of(user),
+            phone.as_str(),
+            user,
+            json!({
+                "userId": user.id.to_string(),
+                "firstName": user.first_name,
+                "code": code,
+                "expiresAt": row.expires_at.rfc3339(),
+            }),
+        );
+        (row, msg)
+    }
+
+    /// The invitation by email and/or SMS, as asked.
+    pub(crate) fn invitation_messages(
+        &self,
+        user: &User,
+        inv: &Invitation,
+        org_name: &str,
+        send_email: bool,
+        send_sms: bool,
+    ) -> Vec<OutboxMessage> {
+        let params = json!({
+            "userId": user.id.to_string(),
+            "firstName": user.first_name,
+            "lastName": user.last_name,
+            "organization": org_name,
+            "url": inv.url(&self.config().public_url),
+            "expiresAt": inv.expires_at.rfc3339(),
+        });
+        let mut out = Vec::new();
+        if send_email && let Some(email) = inv.email.as_ref() {
+            out.push(self.message(Channel::Email, "invitation", inv.language, email.as_str(), user, params.clone()));
+        }
+        if send_sms && let Some(phone) = inv.phone.as_ref() {
+            out.push(self.message(Channel::Sms, "invitation", inv.language, phone.as_str(), user, params));
+        }
+        out
+    }
+}

@@ -1,0 +1,448 @@
+//! Values parsed once at the edge. Each type can only hold a valid value: a dialect turns wire
+//! text into these with `parse`, and a failure becomes a field-level validation error.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Months, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+
+macro_rules! id_type {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub i64);
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// One id space for users across all dialects.
+    UserId
+);
+id_type!(OrgId);
+id_type!(GroupId);
+id_type!(ApiKeyId);
+
+/// Why a value did not parse; the dialect adds the field name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    /// Stable, machine-readable reason, e.g. `invalid_phone`.
+    pub code: &'static str,
+    /// English description with the rejected value where it is safe to echo.
+    pub message: String,
+}
+
+impl ParseError {
+    fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+}
+
+/// An instant, stored with nanosecond precision and shown in UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub DateTime<Utc>);
+
+impl Timestamp {
+    /// ISO 8601 / RFC 3339 with a zone: `2022-06-23T13:53:02+02:00`,
+    /// `2026-03-17T09:38:37.991821898Z`. A time without a zone is refused.
+    pub fn parse(text: &str) -> Result<Self, ParseError> {
+        DateTime::parse_from_rfc3339(text.trim())
+            .map(|t| Timestamp(t.with_timezone(&Utc)))
+            .map_err(|_| {
+                ParseError::new(
+                    "invalid_datetime",
+                    format!("Invalid date/time (ISO 8601 with a timezone expected) {text}"),
+                )
+            })
+    }
+
+    pub fn from_nanos(nanos: i64) -> Self {
+        Timestamp(DateTime::from_timestamp_nanos(nanos))
+    }
+
+    /// Nanoseconds since the epoch; representable until the year 2262.
+    pub fn nanos(self) -> i64 {
+        self.0.timestamp_nanos_opt().unwrap_or(i64::MAX)
+    }
+
+    pub fn rfc3339(self) -> String {
+        self.0.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    }
+
+    pub fn plus(self, d: chrono::Duration) -> Self {
+        Timestamp(self.0 + d)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.rfc3339())
+    }
+}
+
+/// An email address, kept as given; compared case-insensitively.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Email(String);
+
+impl Email {
+    pub const MAX_LEN: usize = 254;
+
+    pub fn parse(text: &str) -> Result<Self, ParseError> {
+        let bad = || ParseError::new("invalid_email", format!("Invalid email address {text}"));
+        let text_trimmed = text.trim();
+        if text_trimmed.is_empty() || text_trimmed.len() > Self::MAX_LEN {
+            return Err(bad());
+        }
+        let parsed = email_address::EmailAddress::from_str(text_trimmed).map_err(|_| bad())?;
+        let domain = parsed.domain();
+        // Deliverable addresses only: a dotted host name, no IP literals or quoted local parts.
+        if !domain.contains('.')
+            || domain.starts_with('[')
+            || domain.ends_with('.')
+            || parsed.local_part().starts_with('"')
+            || text_trimmed.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(bad());
+        }
+        Ok(Email(text_trimmed.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The comparison key for uniqueness.
+    pub fn normalized(&self) -> String {
+        self.0.to_lowercase()
+    }
+
+    /// Rebuilds a value read back from the store (already validated when written).
+    pub fn from_trusted(text: String) -> Self {
+        Email(text)
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A phone number in E.164 form (`+31850607337`), valid for its country's numbering plan.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Phone(String);
+
+impl Phone {
+    /// Strict E.164: a `+`, the country code and the number, digits only.
+    pub fn parse_e164(text: &str) -> Result<Self, ParseError> {
+        let bad = || ParseError::new("invalid_phone", format!("Invalid phone number {text}"));
+        let digits = text.strip_prefix('+').ok_or_else(bad)?;
+        if digits.is_empty()
+            || digits.len() > 15
+            || digits.starts_with('0')
+            || !digits.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Err(bad());
+        }
+        Self::parse_with_region(text, None).map_err(|_| bad())
+    }
+
+    /// Lenient form for dialects that accept national numbers: read in `region` (ISO 3166
+    /// alpha-2) unless the text starts with `+`; spaces and punctuation are allowed.
+    pub fn parse_with_region(text: &str, region: Option<&str>) -> Result<Self, ParseError> {
+        let bad = || ParseError::new("invalid_phone", format!("Invalid phone number {text}"));
+        if text.len() > 64 {
+            return Err(bad());
+        }
+        let region = match region {
+            Some(r) => Some(phonenumber::country::Id::from_str(r).map_err(|_| bad())?),
+            None => None,
+        };
+        let number = phonenumber::parse(region, text).map_err(|_| bad())?;
+        if !phonenumber::is_valid(&number) {
+            return Err(bad());
+        }
+        Ok(Phone(number.format().mode(phonenumber::Mode::E164).to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn from_trusted(text: String) -> Self {
+        Phone(text)
+    }
+}
+
+impl fmt::Display for Phone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The nine languages usher writes messages and pages in (ISO 639-1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Language {
+    Ar,
+    De,
+    En,
+    Es,
+    Fr,
+    It,
+    Nl,
+    Pl,
+    Cs,
+}
+
+impl Language {
+    pub const ALL: [Language; 9] = [
+        Language::Ar,
+        Language::De,
+        Language::En,
+        Language::Es,
+        Language::Fr,
+        Language::It,
+        Language::Nl,
+        Language::Pl,
+        Language::Cs,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Language::Ar => "ar",
+            Language::De => "de",
+            Language::En => "en",
+            Language::Es => "es",
+            Language::Fr => "fr",
+            Language::It => "it",
+            Language::Nl => "nl",
+            Language::Pl => "pl",
+            Language::Cs => "cs",
+        }
+    }
+
+    /// Exactly one of the nine two-letter codes.
+    pub fn parse(text: &str) -> Result<Self, ParseError> {
+        Language::ALL
+            .into_iter()
+            .find(|l| l.as_str() == text)
+            .ok_or_else(|| {
+                ParseError::new(
+                    "invalid_language",
+                    format!(
+                        "Invalid language {text} (one of ar, de, en, es, fr, it, nl, pl, cs expected)"
+                    ),
+                )
+            })
+    }
+
+    /// The best of the nine for a BCP 47 tag such as `de-CH`; `None` when none fits.
+    pub fn from_tag(tag: &str) -> Option<Self> {
+        let primary = tag.split(['-', '_']).next()?.to_ascii_lowercase();
+        Language::parse(&primary).ok()
+    }
+}
+
+impl fmt::Display for Language {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `autoRemoveAfter`: how long after it was set a user is removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RemovalPeriod {
+    Week,
+    Month,
+    Year,
+}
+
+impl RemovalPeriod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RemovalPeriod::Week => "WEEK",
+            RemovalPeriod::Month => "MONTH",
+            RemovalPeriod::Year => "YEAR",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self, ParseError> {
+        match text {
+            "WEEK" => Ok(RemovalPeriod::Week),
+            "MONTH" => Ok(RemovalPeriod::Month),
+            "YEAR" => Ok(RemovalPeriod::Year),
+            _ => Err(ParseError::new(
+                "invalid_period",
+                format!("Invalid period {text} (WEEK, MONTH or YEAR expected)"),
+            )),
+        }
+    }
+
+    /// Calendar arithmetic: a month after January 31st is the last day of February.
+    pub fn after(self, from: Timestamp) -> Timestamp {
+        let t = match self {
+            RemovalPeriod::Week => from.0.checked_add_signed(chrono::Duration::weeks(1)),
+            RemovalPeriod::Month => from.0.checked_add_months(Months::new(1)),
+            RemovalPeriod::Year => from.0.checked_add_months(Months::new(12)),
+        };
+        Timestamp(t.unwrap_or(from.0))
+    }
+}
+
+/// A token in lowercase UUID text form (`b5850315-ddba-4d87-ad09-57f42c10636f`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UuidToken(String);
+
+impl UuidToken {
+    pub fn parse(text: &str) -> Result<Self, ParseError> {
+        let bad = || ParseError::new("invalid_token", "Invalid token (UUID expected)".to_owned());
+        if text.len() != 36 {
+            return Err(bad());
+        }
+        let u = uuid::Uuid::try_parse(text).map_err(|_| bad())?;
+        Ok(UuidToken(u.hyphenated().to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Free text with a length limit counted in characters; control characters other than line
+/// breaks and tabs are refused.
+pub fn text(value: &str, max_chars: usize) -> Result<String, ParseError> {
+    if value.chars().count() > max_chars {
+        return Err(ParseError::new(
+            "too_long",
+            format!("Too long (at most {max_chars} characters)"),
+        ));
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
+    {
+        return Err(ParseError::new("invalid_text", "Control characters are not allowed"));
+    }
+    Ok(value.to_owned())
+}
+
+/// Limits for free-text fields.
+pub mod limits {
+    pub const NAME: usize = 200;
+    pub const SHORT_TEXT: usize = 255;
+    pub const LONG_TEXT: usize = 4000;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phones() {
+        let ok = ["+31850607337", "+41791234567", "+12025550123", "+4915112345678"];
+        for p in ok {
+            assert_eq!(Phone::parse_e164(p).unwrap().as_str(), p);
+        }
+        let bad = [
+            "31850607337",
+            "+3185060733",
+            "+31 85 060 7337",
+            "+999123",
+            "",
+            "+",
+            "+0123456789",
+            "+1234567890123456",
+            "+31850607337x",
+            "++31850607337",
+        ];
+        for p in bad {
+            let e = Phone::parse_e164(p).unwrap_err();
+            assert_eq!(e.code, "invalid_phone", "{p}");
+        }
+        assert_eq!(
+            Phone::parse_with_region("079 123 45 67", Some("CH")).unwrap().as_str(),
+            "+41791234567"
+        );
+        assert!(Phone::parse_with_region("079 123 45 67", Some("XX")).is_err());
+    }
+
+    #[test]
+    fn emails() {
+        for e in ["a@b.com", "A.B+tag@Example.COM", "x_y@sub.example.org"] {
+            assert_eq!(Email::parse(e).unwrap().as_str(), e);
+        }
+        for e in [
+            "charlie-example.com",
+            "a@b",
+            "a@b..com",
+            "x@[1.2.3.4]",
+            "\"a b\"@x.com",
+            "",
+            "a b@c.com",
+            "a@b.com.",
+        ] {
+            assert!(Email::parse(e).is_err(), "{e}");
+        }
+        let long = format!("{}@example.com", "a".repeat(250));
+        assert!(Email::parse(&long).is_err());
+        assert_eq!(Email::parse("A@B.com").unwrap().normalized(), "a@b.com");
+    }
+
+    #[test]
+    fn languages() {
+        for l in Language::ALL {
+            assert_eq!(Language::parse(l.as_str()).unwrap(), l);
+        }
+        for bad in ["EN", "english", "", "pt", "en-US"] {
+            assert!(Language::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(Language::from_tag("de-CH"), Some(Language::De));
+        assert_eq!(Language::from_tag("pt-BR"), None);
+    }
+
+    #[test]
+    fn timestamps() {
+        let t = Timestamp::parse("2022-06-23T13:53:02+02:00").unwrap();
+        assert_eq!(t.rfc3339(), "2022-06-23T11:53:02Z");
+        let n = Timestamp::parse("2026-03-17T09:38:37.991821898Z").unwrap();
+        assert_eq!(n.rfc3339(), "2026-03-17T09:38:37.991821898Z");
+        assert_eq!(Timestamp::from_nanos(n.nanos()), n);
+        for bad in ["2022-06-23T13:53:02", "2022-06-23", "yesterday", "2022-13-01T00:00:00Z", ""] {
+            assert!(Timestamp::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn periods() {
+        let jan31 = Timestamp::parse("2025-01-31T10:00:00Z").unwrap();
+        assert_eq!(RemovalPeriod::Month.after(jan31).rfc3339(), "2025-02-28T10:00:00Z");
+        assert_eq!(RemovalPeriod::Week.after(jan31).rfc3339(), "2025-02-07T10:00:00Z");
+        let leap = Timestamp::parse("2024-02-29T00:00:00Z").unwrap();
+        assert_eq!(RemovalPeriod::Year.after(leap).rfc3339(), "2025-02-28T00:00:00Z");
+        assert!(RemovalPeriod::parse("week").is_err());
+        assert_eq!(RemovalPeriod::parse("YEAR").unwrap(), RemovalPeriod::Year);
+    }
+
+    #[test]
+    fn tokens() {
+        let t = UuidToken::parse("B5850315-DDBA-4D87-AD09-57F42C10636F").unwrap();
+        assert_eq!(t.as_str(), "b5850315-ddba-4d87-ad09-57f42c10636f");
+        assert!(UuidToken::parse("b5850315ddba4d87ad0957f42c10636f").is_err());
+        assert!(UuidToken::parse("not-a-token").is_err());
+    }
+
+    #[test]
+    fn texts() {
+        assert!(text("Caroline", limits::NAME).is_ok());
+        assert!(text(&"x".repeat(201), limits::NAME).is_err());
+        assert!(text("a\u{0}b", limits::NAME).is_err());
+        assert!(text("line\nbreak", limits::LONG_TEXT).is_ok());
+    }
+}
