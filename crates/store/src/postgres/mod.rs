@@ -1,0 +1,562 @@
+//! The shared store: PostgreSQL through tokio-postgres with a deadpool pool and cached prepared
+//! statements. Several usher instances may share one database: ids come from sequences, writes
+//! are guarded by the per-user sequence, and background work claims rows with `SKIP LOCKED`.
+
+mod rows;
+
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::NoTls;
+use tokio_postgres::types::{Json, ToSql};
+use usher_core::error::{Error, Result};
+use usher_core::model::*;
+use usher_core::ports::*;
+use usher_core::types::*;
+
+use crate::sql::{self, Dialect, Param};
+use crate::{OpenError, StoreOptions};
+use rows::map_err;
+
+mod embedded {
+    refinery::embed_migrations!("migrations/postgres");
+}
+
+/// Arbitrary constant naming usher's migration lock.
+const MIGRATION_LOCK: i64 = 0x7573_6865_725f_6d67;
+
+pub struct PgStore {
+    pool: Pool,
+}
+
+fn boxed(p: &Param) -> Box<dyn ToSql + Sync + Send> {
+    match p {
+        Param::I64(i) => Box::new(*i),
+        Param::Text(s) => Box::new(s.clone()),
+        Param::Bool(b) => Box::new(*b),
+    }
+}
+
+impl PgStore {
+    pub async fn open(url: &str, opts: &StoreOptions) -> Result<Self, OpenError> {
+        let cfg = tokio_postgres::Config::from_str(url).map_err(|e| OpenError::Postgres(e.to_string()))?;
+        if opts.migrate {
+            Self::migrate(url).await?;
+        }
+        let mgr = Manager::from_config(cfg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(mgr)
+            .max_size(opts.pg_pool_size.max(1))
+            .build()
+            .map_err(|e| OpenError::Postgres(e.to_string()))?;
+        // Fail at start, not at the first request, when the database is unreachable.
+        drop(pool.get().await.map_err(|e| OpenError::Postgres(e.to_string()))?);
+        Ok(Self { pool })
+    }
+
+    /// Applies pending migrations, holding an advisory lock so that instances starting together
+    /// do not race.
+    pub async fn migrate(url: &str) -> Result<(), OpenError> {
+        let (mut client, conn) =
+            tokio_postgres::connect(url, NoTls).await.map_err(|e| OpenError::Postgres(e.to_string()))?;
+        let task = tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::warn!(error = %e, "migration connection ended");
+            }
+        });
+        client
+            .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(|e| OpenError::Postgres(e.to_string()))?;
+        let result = embedded::migrations::runner()
+            .run_async(&mut client)
+            .await
+            .map(|_| ())
+            .map_err(|e| OpenError::Migration(e.to_string()));
+        let _ = client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]).await;
+        drop(client);
+        let _ = task.await;
+        result
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object> {
+        self.pool.get().await.map_err(|e| Error::Unavailable(format!("database connection: {e}")))
+    }
+
+    async fn query_sql(&self, s: &sql::Sql) -> Result<Vec<tokio_postgres::Row>> {
+        let c = self.client().await?;
+        let st = c.prepare_cached(&s.text).await.map_err(map_err)?;
+        let params: Vec<Box<dyn ToSql + Sync + Send>> = s.params.iter().map(boxed).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|b| b.as_ref() as &(dyn ToSql + Sync)).collect();
+        c.query(&st, &refs).await.map_err(map_err)
+    }
+
+    async fn query(&self, q: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<tokio_postgres::Row>> {
+        let c = self.client().await?;
+        let st = c.prepare_cached(q).await.map_err(map_err)?;
+        c.query(&st, params).await.map_err(map_err)
+    }
+
+    async fn query_opt(&self, q: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Option<tokio_postgres::Row>> {
+        let c = self.client().await?;
+        let st = c.prepare_cached(q).await.map_err(map_err)?;
+        c.query_opt(&st, params).await.map_err(map_err)
+    }
+}
+
+async fn apply_one(tx: &deadpool_postgres::Transaction<'_>, c: &Change) -> Result<()> {
+    let exec = |q: &'static str| async move { tx.prepare_cached(q).await.map_err(map_err) };
+    match c {
+        Change::InsertOrganization(o) => {
+            let st = exec("INSERT INTO organizations (id, name, created_at, modified_at) VALUES ($1, $2, $3, $4)").await?;
+            tx.execute(&st, &[&o.id.0, &o.name, &o.created_at.nanos(), &o.modified_at.nanos()]).await.map_err(map_err)?;
+        }
+        Change::InsertUser(u) => {
+            let st = tx.prepare_cached(&sql::pg(sql::INSERT_USER)).await.map_err(map_err)?;
+            let p = rows::user_params(u);
+            let refs: Vec<&(dyn ToSql + Sync)> = p.iter().map(|b| b.as_ref() as &(dyn ToSql + Sync)).collect();
+            tx.execute(&st, &refs).await.map_err(map_err)?;
+        }
+        Change::UpdateUser { user, expected_sequence } => {
+            let st = tx.prepare_cached(&sql::pg(sql::UPDATE_USER)).await.map_err(map_err)?;
+            let mut p = rows::user_params(user);
+            p.push(Box::new(*expected_sequence));
+            let refs: Vec<&(dyn ToSql + Sync)> = p.iter().map(|b| b.as_ref() as &(dyn ToSql + Sync)).collect();
+            if tx.execute(&st, &refs).await.map_err(map_err)? == 0 {
+                return Err(Error::Conflict);
+            }
+        }
+        Change::DeleteUser(id) => {
+            let st = exec("DELETE FROM users WHERE id = $1").await?;
+            tx.execute(&st, &[&id.0]).await.map_err(map_err)?;
+        }
+        Change::PutInvitation(i) => {
+            let st = exec(
+                "INSERT INTO invitations (user_id, token, expires_at, language, email, phone, \
+                 sent_email, sent_sms, accepted_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                 ON CONFLICT (user_id) DO UPDATE SET token = EXCLUDED.token, \
+                 expires_at = EXCLUDED.expires_at, language = EXCLUDED.language, \
+                 email = EXCLUDED.email, phone = EXCLUDED.phone, sent_email = EXCLUDED.sent_email, \
+                 sent_sms = EXCLUDED.sent_sms, accepted_at = EXCLUDED.accepted_at, \
+                 created_at = EXCLUDED.created_at",
+            )
+            .await?;
+            tx.execute(
+                &st,
+                &[
+                    &i.user_id.0,
+                    &i.token,
+                    &i.expires_at.nanos(),
+                    &i.language.as_str(),
+                    &i.email.as_ref().map(|e| e.as_str()),
+                    &i.phone.as_ref().map(|p| p.as_str()),
+                    &i.sent_email,
+                    &i.sent_sms,
+                    &i.accepted_at.map(|t| t.nanos()),
+                    &i.created_at.nanos(),
+                ],
+            )
+            .await
+            .map_err(map_err)?;
+        }
+        Change::DeleteInvitation(id) => {
+            let st = exec("DELETE FROM invitations WHERE user_id = $1").await?;
+            tx.execute(&st, &[&id.0]).await.map_err(map_err)?;
+        }
+        Change::InsertGroup(g) => {
+            let st = exec(
+                "INSERT INTO user_groups (id, organization_id, name, description, remarks, \
+                 external_id, created_at, modified_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .await?;
+            tx.execute(
+                &st,
+                &[
+                    &g.id.0,
+                    &g.org_id.0,
+                    &g.name,
+                    &g.description,
+                    &g.remarks,
+                    &g.external_id,
+                    &g.created_at.nanos(),
+                    &g.modified_at.nanos(),
+                ],
+            )
+            .await
+            .map_err(map_err)?;
+        }
+        Change::UpdateGroup(g) => {
+            let st = exec(
+                "UPDATE user_groups SET name = $2, description = $3, remarks = $4, \
+                 external_id = $5, modified_at = $6 WHERE id = $1",
+            )
+            .await?;
+            tx.execute(&st, &[&g.id.0, &g.name, &g.description, &g.remarks, &g.external_id, &g.modified_at.nanos()])
+                .await
+                .map_err(map_err)?;
+        }
+        Change::DeleteGroup(id) => {
+            let st = exec("DELETE FROM user_groups WHERE id = $1").await?;
+            tx.execute(&st, &[&id.0]).await.map_err(map_err)?;
+        }
+        Change::PutMember { group, user, group_admin } => {
+            let st = exec(
+                "INSERT INTO user_group_members (group_id, user_id, group_admin) VALUES ($1, $2, $3) \
+                 ON CONFLICT (group_id, user_id) DO UPDATE SET group_admin = EXCLUDED.group_admin",
+            )
+            .await?;
+            tx.execute(&st, &[&group.0, &user.0, group_admin]).await.map_err(map_err)?;
+        }
+        Change::RemoveMember { group, user } => {
+            let st = exec("DELETE FROM user_group_members WHERE group_id = $1 AND user_id = $2").await?;
+            tx.execute(&st, &[&group.0, &user.0]).await.map_err(map_err)?;
+        }
+        Change::InsertApiKey { key, secret_hash } => {
+            let st = exec(
+                "INSERT INTO api_keys (id, name, organization_id, user_id, secret_hash, read_only, \
+                 instance_admin, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .await?;
+            tx.execute(
+                &st,
+                &[
+                    &key.id.0,
+                    &key.name,
+                    &key.org_id.map(|o| o.0),
+                    &key.user_id.map(|u| u.0),
+                    secret_hash,
+                    &key.read_only,
+                    &key.instance_admin,
+                    &key.expires_at.map(|t| t.nanos()),
+                    &key.created_at.nanos(),
+                ],
+            )
+            .await
+            .map_err(map_err)?;
+        }
+        Change::DeleteApiKey(id) => {
+            let st = exec("DELETE FROM api_keys WHERE id = $1").await?;
+            tx.execute(&st, &[&id.0]).await.map_err(map_err)?;
+        }
+        Change::PutCode(c) => {
+            let st = exec(
+                "INSERT INTO one_time_codes (user_id, purpose, code_hash, target, expires_at, \
+                 attempts, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (user_id, purpose) DO UPDATE SET code_hash = EXCLUDED.code_hash, \
+                 target = EXCLUDED.target, expires_at = EXCLUDED.expires_at, \
+                 attempts = EXCLUDED.attempts, created_at = EXCLUDED.created_at",
+            )
+            .await?;
+            tx.execute(
+                &st,
+                &[
+                    &c.user_id.0,
+                    &c.purpose.as_str(),
+                    &c.code_hash,
+                    &c.target,
+                    &c.expires_at.nanos(),
+                    &c.attempts,
+                    &c.created_at.nanos(),
+                ],
+            )
+            .await
+            .map_err(map_err)?;
+        }
+        Change::Audit(a) => {
+            let st = exec(
+                "INSERT INTO audit_events (organization_id, subject_type, subject_id, sequence, \
+                 event_type, actor, fields, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .await?;
+            tx.execute(
+                &st,
+                &[
+                    &a.org_id.map(|o| o.0),
+                    &a.subject_type,
+                    &a.subject_id,
+                    &a.sequence,
+                    &a.event_type,
+                    &a.actor.as_text(),
+                    &Json(&a.fields),
+                    &a.created_at.nanos(),
+                ],
+            )
+            .await
+            .map_err(map_err)?;
+        }
+        Change::Outbox(m) => {
+            let st = exec(
+                "INSERT INTO outbox_messages (id, channel, template, language, recipient, user_id, \
+                 params, status, attempts, next_attempt_at, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $8)",
+            )
+            .await?;
+            tx.execute(
+                &st,
+                &[
+                    &m.id,
+                    &m.channel.as_str(),
+                    &m.template,
+                    &m.language.as_str(),
+                    &m.recipient,
+                    &m.user_id.map(|u| u.0),
+                    &Json(&m.params),
+                    &m.created_at.nanos(),
+                ],
+            )
+            .await
+            .map_err(map_err)?;
+        }
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.query("SELECT 1", &[]).await.map(|_| ())
+    }
+
+    async fn allocate_ids(&self, kind: IdKind, n: usize) -> Result<Vec<i64>> {
+        let q = match kind {
+            IdKind::Organization => "SELECT nextval('organizations_id_seq') FROM generate_series(1, $1)",
+            IdKind::User => "SELECT nextval('users_id_seq') FROM generate_series(1, $1)",
+            IdKind::UserGroup => "SELECT nextval('user_groups_id_seq') FROM generate_series(1, $1)",
+            IdKind::ApiKey => "SELECT nextval('api_keys_id_seq') FROM generate_series(1, $1)",
+        };
+        let n = i32::try_from(n).map_err(Error::internal)?;
+        Ok(self.query(q, &[&n]).await?.iter().map(|r| r.get::<_, i64>(0)).collect())
+    }
+
+    async fn commit(&self, changes: ChangeSet) -> Result<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(map_err)?;
+        for change in &changes.changes {
+            apply_one(&tx, change).await?;
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn organization(&self, id: OrgId) -> Result<Option<Organization>> {
+        Ok(self
+            .query_opt("SELECT id, name, created_at, modified_at FROM organizations WHERE id = $1", &[&id.0])
+            .await?
+            .map(|r| rows::organization(&r)))
+    }
+
+    async fn organizations(&self) -> Result<Vec<Organization>> {
+        Ok(self
+            .query("SELECT id, name, created_at, modified_at FROM organizations ORDER BY id", &[])
+            .await?
+            .iter()
+            .map(rows::organization)
+            .collect())
+    }
+
+    async fn user(&self, id: UserId) -> Result<Option<User>> {
+        let q = format!("SELECT {} FROM users WHERE id = $1", sql::USER_COLUMNS);
+        Ok(self.query_opt(&q, &[&id.0]).await?.map(|r| rows::user(&r, 0)))
+    }
+
+    async fn user_by_username(&self, username: &str) -> Result<Option<User>> {
+        let q = format!("SELECT {} FROM users WHERE lower(username) = $1", sql::USER_COLUMNS);
+        Ok(self.query_opt(&q, &[&username.to_lowercase()]).await?.map(|r| rows::user(&r, 0)))
+    }
+
+    async fn find_user(&self, org: OrgId, key: UserKey<'_>) -> Result<Option<UserId>> {
+        let (q, v) = match key {
+            UserKey::Email(e) => ("SELECT id FROM users WHERE organization_id = $1 AND email_lower = $2", e),
+            UserKey::PhoneWithoutEmail(p) => (
+                "SELECT id FROM users WHERE organization_id = $1 AND phone = $2 AND email_lower IS NULL",
+                p,
+            ),
+            UserKey::ExternalId(x) => (
+                "SELECT id FROM users WHERE organization_id = $1 AND external_id = $2 ORDER BY id LIMIT 1",
+                x,
+            ),
+        };
+        Ok(self.query_opt(q, &[&org.0, &v]).await?.map(|r| UserId(r.get(0))))
+    }
+
+    async fn users(&self, q: &UserQuery) -> Result<Vec<User>> {
+        let s = sql::users_query(Dialect::Postgres, q);
+        Ok(self.query_sql(&s).await?.iter().map(|r| rows::user(r, 0)).collect())
+    }
+
+    async fn count_users(&self, filter: &UserFilter) -> Result<u64> {
+        let s = sql::users_count(Dialect::Postgres, filter);
+        let rows = self.query_sql(&s).await?;
+        Ok(rows.first().map(|r| r.get::<_, i64>(0)).unwrap_or(0).max(0) as u64)
+    }
+
+    async fn invitation(&self, user: UserId) -> Result<Option<Invitation>> {
+        let q = format!("SELECT {} FROM invitations WHERE user_id = $1", rows::INVITATION_COLUMNS);
+        Ok(self.query_opt(&q, &[&user.0]).await?.map(|r| rows::invitation(&r)))
+    }
+
+    async fn invitations(&self, users: &[UserId]) -> Result<Vec<Invitation>> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = users.iter().map(|u| u.0).collect();
+        let q = format!("SELECT {} FROM invitations WHERE user_id = ANY($1)", rows::INVITATION_COLUMNS);
+        Ok(self.query(&q, &[&ids]).await?.iter().map(rows::invitation).collect())
+    }
+
+    async fn invitation_by_token(&self, token: &str) -> Result<Option<Invitation>> {
+        let q = format!("SELECT {} FROM invitations WHERE token = $1", rows::INVITATION_COLUMNS);
+        Ok(self.query_opt(&q, &[&token]).await?.map(|r| rows::invitation(&r)))
+    }
+
+    async fn group(&self, id: GroupId) -> Result<Option<UserGroup>> {
+        Ok(self
+            .query_opt(
+                "SELECT id, organization_id, name, description, remarks, external_id, created_at, \
+                 modified_at FROM user_groups WHERE id = $1",
+                &[&id.0],
+            )
+            .await?
+            .map(|r| rows::group(&r)))
+    }
+
+    async fn groups(&self, q: &GroupQuery) -> Result<Vec<UserGroup>> {
+        let s = sql::groups_query(Dialect::Postgres, q);
+        Ok(self.query_sql(&s).await?.iter().map(rows::group).collect())
+    }
+
+    async fn group_members(&self, groups: &[GroupId]) -> Result<Vec<(GroupId, GroupMember)>> {
+        if groups.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = groups.iter().map(|g| g.0).collect();
+        let q = format!(
+            "SELECT m.group_id, m.group_admin, {} FROM user_group_members m \
+             JOIN users u ON u.id = m.user_id WHERE m.group_id = ANY($1) ORDER BY m.group_id, u.id",
+            sql::user_columns_aliased()
+        );
+        Ok(self
+            .query(&q, &[&ids])
+            .await?
+            .iter()
+            .map(|r| {
+                (GroupId(r.get(0)), GroupMember { group_admin: r.get(1), user: rows::user(r, 2) })
+            })
+            .collect())
+    }
+
+    async fn membership(&self, group: GroupId, user: UserId) -> Result<Option<bool>> {
+        Ok(self
+            .query_opt(
+                "SELECT group_admin FROM user_group_members WHERE group_id = $1 AND user_id = $2",
+                &[&group.0, &user.0],
+            )
+            .await?
+            .map(|r| r.get(0)))
+    }
+
+    async fn groups_administered_by(&self, user: UserId) -> Result<Vec<GroupId>> {
+        Ok(self
+            .query(
+                "SELECT group_id FROM user_group_members WHERE user_id = $1 AND group_admin ORDER BY group_id",
+                &[&user.0],
+            )
+            .await?
+            .iter()
+            .map(|r| GroupId(r.get(0)))
+            .collect())
+    }
+
+    async fn is_group_admin_of(&self, admin: UserId, member: UserId) -> Result<bool> {
+        let rows = self
+            .query(
+                "SELECT EXISTS (SELECT 1 FROM user_group_members a JOIN user_group_members m \
+                 ON m.group_id = a.group_id WHERE a.user_id = $1 AND a.group_admin AND m.user_id = $2)",
+                &[&admin.0, &member.0],
+            )
+            .await?;
+        Ok(rows.first().is_some_and(|r| r.get(0)))
+    }
+
+    async fn api_key_by_secret_hash(&self, secret_hash: &str) -> Result<Option<ApiKey>> {
+        let q = format!("SELECT {} FROM api_keys WHERE secret_hash = $1", rows::API_KEY_COLUMNS);
+        Ok(self.query_opt(&q, &[&secret_hash]).await?.map(|r| rows::api_key(&r)))
+    }
+
+    async fn api_key(&self, id: ApiKeyId) -> Result<Option<ApiKey>> {
+        let q = format!("SELECT {} FROM api_keys WHERE id = $1", rows::API_KEY_COLUMNS);
+        Ok(self.query_opt(&q, &[&id.0]).await?.map(|r| rows::api_key(&r)))
+    }
+
+    async fn api_keys(&self, org: Option<OrgId>) -> Result<Vec<ApiKey>> {
+        let q = format!(
+            "SELECT {} FROM api_keys WHERE $1::BIGINT IS NULL OR organization_id = $1 ORDER BY id",
+            rows::API_KEY_COLUMNS
+        );
+        Ok(self.query(&q, &[&org.map(|o| o.0)]).await?.iter().map(rows::api_key).collect())
+    }
+
+    async fn instance_admin_key_exists(&self) -> Result<bool> {
+        let rows = self.query("SELECT EXISTS (SELECT 1 FROM api_keys WHERE instance_admin)", &[]).await?;
+        Ok(rows.first().is_some_and(|r| r.get(0)))
+    }
+
+    async fn codes(&self, user: UserId) -> Result<Vec<OneTimeCode>> {
+        Ok(self
+            .query(
+                "SELECT user_id, purpose, code_hash, target, expires_at, attempts, created_at \
+                 FROM one_time_codes WHERE user_id = $1 ORDER BY purpose",
+                &[&user.0],
+            )
+            .await?
+            .iter()
+            .map(rows::code)
+            .collect())
+    }
+
+    async fn users_due_for_removal(&self, now: Timestamp, limit: u32) -> Result<Vec<UserId>> {
+        Ok(self
+            .query(
+                "SELECT id FROM users WHERE auto_remove_date IS NOT NULL AND auto_remove_date <= $1 \
+                 ORDER BY auto_remove_date LIMIT $2",
+                &[&now.nanos(), &i64::from(limit)],
+            )
+            .await?
+            .iter()
+            .map(|r| UserId(r.get(0)))
+            .collect())
+    }
+
+    async fn audit_events(&self, subject_type: &str, subject_id: i64) -> Result<Vec<AuditEvent>> {
+        Ok(self
+            .query(
+                "SELECT organization_id, subject_type, subject_id, sequence, event_type, actor, \
+                 fields, created_at FROM audit_events WHERE subject_type = $1 AND subject_id = $2 ORDER BY id",
+                &[&subject_type, &subject_id],
+            )
+            .await?
+            .iter()
+            .map(rows::audit)
+            .collect())
+    }
+
+    async fn outbox(&self, user: Option<UserId>) -> Result<Vec<OutboxRecord>> {
+        Ok(self
+            .query(
+                "SELECT id, channel, template, language, recipient, user_id, params, created_at, \
+                 status, attempts FROM outbox_messages WHERE $1::BIGINT IS NULL OR user_id = $1 \
+                 ORDER BY created_at, id",
+                &[&user.map(|u| u.0)],
+            )
+            .await?
+            .iter()
+            .map(rows::outbox)
+            .collect())
+    }
+}

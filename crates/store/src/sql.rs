@@ -1,0 +1,350 @@
+//! SQL shared by both backends: the user columns and the user filter tree compiled to a WHERE
+//! clause. Where SQLite and PostgreSQL differ (placeholders, case-sensitive matching, JSON), the
+//! builder asks its [`Dialect`].
+
+use usher_core::model::ROLE_USER;
+use usher_core::ports::*;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Param {
+    I64(i64),
+    Text(String),
+    Bool(bool),
+}
+
+/// Every column of `users` in the order the row readers expect.
+pub(crate) const USER_COLUMNS: &str = "id, organization_id, username, first_name, last_name, \
+    nick_name, display_name, preferred_language, gender, email, email_verified, \
+    email_verify_requested, new_email_requested, phone, phone_verified, phone_verify_requested, \
+    password_hash, password_change_required, state, super_user, roles, external_id, client_id, \
+    description, remarks, auto_remove_after, auto_remove_date, auto_email_match, \
+    require_email_match, email_match_credential_filter, auth_organization_id, attributes, \
+    sequence, created_at, modified_at";
+
+/// Written with SQLite placeholders; [`pg`] turns them into PostgreSQL ones.
+pub(crate) const INSERT_USER: &str = "INSERT INTO users (id, organization_id, username, first_name, \
+    last_name, nick_name, display_name, preferred_language, gender, email, email_verified, \
+    email_verify_requested, new_email_requested, phone, phone_verified, phone_verify_requested, \
+    password_hash, password_change_required, state, super_user, roles, external_id, client_id, \
+    description, remarks, auto_remove_after, auto_remove_date, auto_email_match, \
+    require_email_match, email_match_credential_filter, auth_organization_id, attributes, \
+    sequence, created_at, modified_at, email_lower) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
+    ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, \
+    ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36)";
+
+/// Full-row update guarded by the expected sequence (`?37`).
+pub(crate) const UPDATE_USER: &str = "UPDATE users SET organization_id = ?2, username = ?3, \
+    first_name = ?4, last_name = ?5, nick_name = ?6, display_name = ?7, preferred_language = ?8, \
+    gender = ?9, email = ?10, email_verified = ?11, email_verify_requested = ?12, \
+    new_email_requested = ?13, phone = ?14, phone_verified = ?15, phone_verify_requested = ?16, \
+    password_hash = ?17, password_change_required = ?18, state = ?19, super_user = ?20, \
+    roles = ?21, external_id = ?22, client_id = ?23, description = ?24, remarks = ?25, \
+    auto_remove_after = ?26, auto_remove_date = ?27, auto_email_match = ?28, \
+    require_email_match = ?29, email_match_credential_filter = ?30, auth_organization_id = ?31, \
+    attributes = ?32, sequence = ?33, created_at = ?34, modified_at = ?35, email_lower = ?36 \
+    WHERE id = ?1 AND sequence = ?37";
+
+/// `?N` placeholders to `$N`.
+pub(crate) fn pg(sqlite: &str) -> String {
+    sqlite.replace('?', "$")
+}
+
+/// The same columns with the table alias `u.`.
+pub(crate) fn user_columns_aliased() -> String {
+    USER_COLUMNS.split(", ").map(|c| format!("u.{}", c.trim())).collect::<Vec<_>>().join(", ")
+}
+
+pub(crate) struct Sql {
+    pub text: String,
+    pub params: Vec<Param>,
+    dialect: Dialect,
+}
+
+impl Sql {
+    pub fn new(dialect: Dialect) -> Self {
+        Self { text: String::new(), params: Vec::new(), dialect }
+    }
+
+    /// Adds a parameter and returns its placeholder (numbered, so it can be used twice).
+    fn bind(&mut self, p: Param) -> String {
+        self.params.push(p);
+        match self.dialect {
+            Dialect::Sqlite => format!("?{}", self.params.len()),
+            Dialect::Postgres => format!("${}", self.params.len()),
+        }
+    }
+
+    fn push(&mut self, s: &str) {
+        self.text.push_str(s);
+    }
+}
+
+fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn column(f: TextField) -> &'static str {
+    match f {
+        TextField::Username => "username",
+        TextField::FirstName => "first_name",
+        TextField::LastName => "last_name",
+        TextField::NickName => "nick_name",
+        TextField::DisplayName => "display_name",
+        TextField::Email => "email",
+        TextField::Phone => "phone",
+        TextField::ExternalId => "external_id",
+    }
+}
+
+fn text_condition(sql: &mut Sql, field: TextField, op: TextOp, value: &str) {
+    let col = column(field);
+    let d = sql.dialect;
+    let cond = match op {
+        TextOp::Equals => format!("{col} = {}", sql.bind(Param::Text(value.to_owned()))),
+        TextOp::EqualsIgnoreCase => {
+            format!("lower({col}) = {}", sql.bind(Param::Text(value.to_lowercase())))
+        }
+        TextOp::StartsWithIgnoreCase | TextOp::ContainsIgnoreCase | TextOp::EndsWithIgnoreCase => {
+            let v = like_escape(&value.to_lowercase());
+            let pattern = match op {
+                TextOp::StartsWithIgnoreCase => format!("{v}%"),
+                TextOp::EndsWithIgnoreCase => format!("%{v}"),
+                _ => format!("%{v}%"),
+            };
+            format!("lower({col}) LIKE {} ESCAPE '\\'", sql.bind(Param::Text(pattern)))
+        }
+        // Case-sensitive matching: SQLite's LIKE ignores ASCII case, so use plain string functions.
+        TextOp::StartsWith => {
+            let p = sql.bind(Param::Text(value.to_owned()));
+            format!("substr({col}, 1, length({p})) = {p}")
+        }
+        TextOp::EndsWith => {
+            let p = sql.bind(Param::Text(value.to_owned()));
+            match d {
+                Dialect::Sqlite => format!("(length({p}) = 0 OR substr({col}, -length({p})) = {p})"),
+                Dialect::Postgres => format!("right({col}, length({p})) = {p}"),
+            }
+        }
+        TextOp::Contains => {
+            let p = sql.bind(Param::Text(value.to_owned()));
+            match d {
+                Dialect::Sqlite => format!("instr({col}, {p}) > 0"),
+                Dialect::Postgres => format!("strpos({col}, {p}) > 0"),
+            }
+        }
+    };
+    sql.push(&format!("({col} IS NOT NULL AND {cond})"));
+}
+
+/// Appends `f` as a boolean SQL expression.
+pub(crate) fn user_filter(sql: &mut Sql, f: &UserFilter) {
+    match f {
+        UserFilter::All => sql.push("1=1"),
+        UserFilter::None => sql.push("1=0"),
+        UserFilter::And(parts) | UserFilter::Or(parts) => {
+            if parts.is_empty() {
+                sql.push(if matches!(f, UserFilter::And(_)) { "1=1" } else { "1=0" });
+                return;
+            }
+            let joiner = if matches!(f, UserFilter::And(_)) { " AND " } else { " OR " };
+            sql.push("(");
+            for (i, p) in parts.iter().enumerate() {
+                if i > 0 {
+                    sql.push(joiner);
+                }
+                user_filter(sql, p);
+            }
+            sql.push(")");
+        }
+        UserFilter::Not(inner) => {
+            sql.push("NOT (");
+            user_filter(sql, inner);
+            sql.push(")");
+        }
+        UserFilter::Org(org) => {
+            let p = sql.bind(Param::I64(org.0));
+            sql.push(&format!("organization_id = {p}"));
+        }
+        UserFilter::Id(id) => {
+            let p = sql.bind(Param::I64(id.0));
+            sql.push(&format!("id = {p}"));
+        }
+        UserFilter::Ids(ids) => {
+            if ids.is_empty() {
+                sql.push("1=0");
+                return;
+            }
+            let list: Vec<String> = ids.iter().map(|i| sql.bind(Param::I64(i.0))).collect();
+            sql.push(&format!("id IN ({})", list.join(", ")));
+        }
+        UserFilter::InGroup(g) => {
+            let p = sql.bind(Param::I64(g.0));
+            sql.push(&format!("id IN (SELECT user_id FROM user_group_members WHERE group_id = {p})"));
+        }
+        UserFilter::VisibleToGroupAdmin(admin) => {
+            let p = sql.bind(Param::I64(admin.0));
+            sql.push(&format!(
+                "(id = {p} OR id IN (SELECT m.user_id FROM user_group_members m \
+                 JOIN user_group_members a ON a.group_id = m.group_id \
+                 WHERE a.user_id = {p} AND a.group_admin = TRUE))"
+            ));
+        }
+        UserFilter::Text { field, op, value } => text_condition(sql, *field, *op, value),
+        UserFilter::Search(s) => {
+            let p = sql.bind(Param::Text(format!("%{}%", like_escape(&s.to_lowercase()))));
+            sql.push(&format!(
+                "(lower(first_name) LIKE {p} ESCAPE '\\' OR lower(last_name) LIKE {p} ESCAPE '\\' \
+                 OR email_lower LIKE {p} ESCAPE '\\' OR phone LIKE {p} ESCAPE '\\')"
+            ));
+        }
+        UserFilter::State(s) => {
+            let p = sql.bind(Param::Text(s.as_str().to_owned()));
+            sql.push(&format!("state = {p}"));
+        }
+        UserFilter::SuperUser(b) => {
+            let p = sql.bind(Param::Bool(*b));
+            sql.push(&format!("super_user = {p}"));
+        }
+        UserFilter::Role(role) => {
+            if role == "ROLE_ADMIN_TENANT" {
+                sql.push("super_user = TRUE");
+            } else if role == ROLE_USER {
+                sql.push("1=1");
+            } else {
+                let p = sql.bind(Param::Text(role.clone()));
+                match sql.dialect {
+                    Dialect::Sqlite => sql
+                        .push(&format!("EXISTS (SELECT 1 FROM json_each(roles) WHERE value = {p})")),
+                    Dialect::Postgres => sql.push(&format!("roles ? {p}")),
+                }
+            }
+        }
+    }
+}
+
+fn sort_column(s: UserSort) -> &'static str {
+    match s {
+        UserSort::Id => "id",
+        UserSort::Username => "username",
+        UserSort::FirstName => "first_name",
+        UserSort::LastName => "last_name",
+        UserSort::NickName => "nick_name",
+        UserSort::DisplayName => "display_name",
+        UserSort::Email => "email_lower",
+        UserSort::State => "state",
+        UserSort::CreatedAt => "created_at",
+    }
+}
+
+/// `SELECT … FROM users WHERE … ORDER BY … LIMIT … OFFSET …`. Missing values sort last in
+/// both directions; ties break by id.
+pub(crate) fn users_query(dialect: Dialect, q: &UserQuery) -> Sql {
+    let mut sql = Sql::new(dialect);
+    sql.push("SELECT ");
+    sql.push(USER_COLUMNS);
+    sql.push(" FROM users WHERE ");
+    user_filter(&mut sql, &q.filter);
+    let dir = match q.direction {
+        Direction::Asc => "ASC",
+        Direction::Desc => "DESC",
+    };
+    let col = sort_column(q.sort);
+    if q.sort == UserSort::Id {
+        sql.push(&format!(" ORDER BY id {dir}"));
+    } else {
+        sql.push(&format!(" ORDER BY {col} {dir} NULLS LAST, id {dir}"));
+    }
+    let limit = sql.bind(Param::I64(q.limit.min(i64::MAX as u64) as i64));
+    let offset = sql.bind(Param::I64(q.offset.min(i64::MAX as u64) as i64));
+    sql.push(&format!(" LIMIT {limit} OFFSET {offset}"));
+    sql
+}
+
+pub(crate) fn users_count(dialect: Dialect, f: &UserFilter) -> Sql {
+    let mut sql = Sql::new(dialect);
+    sql.push("SELECT COUNT(*) FROM users WHERE ");
+    user_filter(&mut sql, f);
+    sql
+}
+
+pub(crate) fn groups_query(dialect: Dialect, q: &GroupQuery) -> Sql {
+    let mut sql = Sql::new(dialect);
+    sql.push(
+        "SELECT id, organization_id, name, description, remarks, external_id, created_at, \
+         modified_at FROM user_groups WHERE 1=1",
+    );
+    if let Some(org) = q.org {
+        let p = sql.bind(Param::I64(org.0));
+        sql.push(&format!(" AND organization_id = {p}"));
+    }
+    if let Some(m) = q.member {
+        let p = sql.bind(Param::I64(m.0));
+        sql.push(&format!(" AND id IN (SELECT group_id FROM user_group_members WHERE user_id = {p})"));
+    }
+    if let Some(s) = &q.search {
+        let p = sql.bind(Param::Text(format!("%{}%", like_escape(&s.to_lowercase()))));
+        sql.push(&format!(
+            " AND (lower(name) LIKE {p} ESCAPE '\\' OR lower(description) LIKE {p} ESCAPE '\\')"
+        ));
+    }
+    let dir = match q.direction {
+        Direction::Asc => "ASC",
+        Direction::Desc => "DESC",
+    };
+    sql.push(&format!(" ORDER BY name {dir}, id {dir}"));
+    let limit = sql.bind(Param::I64(q.limit.min(i64::MAX as u64) as i64));
+    let offset = sql.bind(Param::I64(q.offset.min(i64::MAX as u64) as i64));
+    sql.push(&format!(" LIMIT {limit} OFFSET {offset}"));
+    sql
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use usher_core::types::*;
+
+    #[test]
+    fn placeholders_follow_the_dialect() {
+        let q = UserQuery {
+            filter: UserFilter::And(vec![
+                UserFilter::Org(OrgId(1)),
+                UserFilter::Search("a_b".into()),
+            ]),
+            sort: UserSort::FirstName,
+            direction: Direction::Desc,
+            offset: 10,
+            limit: 5,
+        };
+        let s = users_query(Dialect::Sqlite, &q);
+        assert!(s.text.contains("organization_id = ?1"), "{}", s.text);
+        assert!(s.text.contains("LIKE ?2"));
+        assert!(s.text.ends_with("ORDER BY first_name DESC NULLS LAST, id DESC LIMIT ?3 OFFSET ?4"));
+        assert_eq!(s.params[1], Param::Text("%a\\_b%".into()));
+        let p = users_query(Dialect::Postgres, &q);
+        assert!(p.text.contains("organization_id = $1"));
+        assert!(p.text.ends_with("LIMIT $3 OFFSET $4"));
+    }
+
+    #[test]
+    fn empty_lists_match_nothing() {
+        let mut s = Sql::new(Dialect::Sqlite);
+        user_filter(&mut s, &UserFilter::Ids(vec![]));
+        assert_eq!(s.text, "1=0");
+        let mut s = Sql::new(Dialect::Sqlite);
+        user_filter(&mut s, &UserFilter::Or(vec![]));
+        assert_eq!(s.text, "1=0");
+    }
+}

@@ -1,0 +1,506 @@
+//! The embedded store: SQLite through rusqlite.
+//!
+//! One writer thread owns the only write connection and commits queued change sets in groups
+//! (see `writer`); reads run on a small pool of read-only connections. WAL mode with
+//! `synchronous=NORMAL` is durable across process crashes. Ids are allocated in memory from the
+//! table maxima, which is sound because one process owns the database file (run several
+//! instances on PostgreSQL).
+
+mod rows;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
+use tokio::sync::oneshot;
+use usher_core::error::{Error, Result};
+use usher_core::model::*;
+use usher_core::ports::*;
+use usher_core::types::*;
+
+use crate::OpenError;
+use crate::sql::{self, Dialect, Param};
+use rows::map_err;
+
+mod embedded {
+    refinery::embed_migrations!("migrations/sqlite");
+}
+
+const PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+    PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;";
+
+/// Idle read connections kept open.
+const MAX_IDLE_READERS: usize = 16;
+
+struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Readers {
+    fn open(&self) -> rusqlite::Result<Connection> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA query_only = ON;")?;
+        Ok(conn)
+    }
+
+    /// Runs `f` on an idle read connection (opening one if none is idle).
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match idle {
+            Some(c) => c,
+            None => self.open().map_err(map_err)?,
+        };
+        let r = f(&conn);
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(conn);
+        }
+        r.map_err(map_err)
+    }
+}
+
+pub struct SqliteStore {
+    writer: mpsc::Sender<writer::Job>,
+    readers: Arc<Readers>,
+    next_ids: [AtomicI64; 4],
+}
+
+fn id_slot(kind: IdKind) -> usize {
+    match kind {
+        IdKind::Organization => 0,
+        IdKind::User => 1,
+        IdKind::UserGroup => 2,
+        IdKind::ApiKey => 3,
+    }
+}
+
+fn bind(p: &Param) -> rusqlite::types::Value {
+    match p {
+        Param::I64(i) => rusqlite::types::Value::Integer(*i),
+        Param::Text(s) => rusqlite::types::Value::Text(s.clone()),
+        Param::Bool(b) => rusqlite::types::Value::Integer(i64::from(*b)),
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating file and directory if needed) and, if `migrate`, brings the schema up to date.
+    pub fn open(path: &str, migrate: bool) -> Result<Self, OpenError> {
+        let path = PathBuf::from(path);
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|source| OpenError::Directory {
+                path: path.display().to_string(),
+                source,
+            })?;
+        }
+        let sqlite_err =
+            |source| OpenError::Sqlite { path: path.display().to_string(), source };
+        let mut conn = Connection::open(&path).map_err(sqlite_err)?;
+        conn.execute_batch(PRAGMAS).map_err(sqlite_err)?;
+        if migrate {
+            Self::migrate_conn(&mut conn)?;
+        }
+        let next_ids = Self::id_maxima(&conn).map_err(sqlite_err)?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("usher-sqlite-writer".to_owned())
+            .spawn(move || writer::run(conn, rx))
+            .map_err(|e| OpenError::Migration(format!("cannot start the writer thread: {e}")))?;
+        Ok(Self {
+            writer: tx,
+            readers: Arc::new(Readers { path, idle: Mutex::new(Vec::new()) }),
+            next_ids,
+        })
+    }
+
+    /// Applies pending migrations to the database at `path`.
+    pub fn migrate(path: &Path) -> Result<(), OpenError> {
+        let sqlite_err =
+            |source| OpenError::Sqlite { path: path.display().to_string(), source };
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|source| OpenError::Directory {
+                path: path.display().to_string(),
+                source,
+            })?;
+        }
+        let mut conn = Connection::open(path).map_err(sqlite_err)?;
+        conn.execute_batch(PRAGMAS).map_err(sqlite_err)?;
+        Self::migrate_conn(&mut conn)
+    }
+
+    fn migrate_conn(conn: &mut Connection) -> Result<(), OpenError> {
+        embedded::migrations::runner()
+            .run(conn)
+            .map(|_| ())
+            .map_err(|e| OpenError::Migration(e.to_string()))
+    }
+
+    fn id_maxima(conn: &Connection) -> rusqlite::Result<[AtomicI64; 4]> {
+        let max = |table: &str| -> rusqlite::Result<i64> {
+            conn.query_row(&format!("SELECT COALESCE(MAX(id), 0) FROM {table}"), [], |r| r.get(0))
+        };
+        Ok([
+            AtomicI64::new(max("organizations")?),
+            AtomicI64::new(max("users")?),
+            AtomicI64::new(max("user_groups")?),
+            AtomicI64::new(max("api_keys")?),
+        ])
+    }
+
+    /// Runs a read that may take a while (lists, counts) off the async threads.
+    async fn heavy<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || readers.with(f)).await.map_err(Error::internal)?
+    }
+
+    fn users_by_sql(conn: &Connection, s: &sql::Sql) -> rusqlite::Result<Vec<User>> {
+        let mut st = conn.prepare_cached(&s.text)?;
+        let rows = st.query_map(params_from_iter(s.params.iter().map(bind)), rows::user)?;
+        rows.collect()
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.readers.with(|c| c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))).map(|_| ())
+    }
+
+    async fn allocate_ids(&self, kind: IdKind, n: usize) -> Result<Vec<i64>> {
+        let n = n as i64;
+        let first = self.next_ids[id_slot(kind)].fetch_add(n, Ordering::Relaxed) + 1;
+        Ok((first..first + n).collect())
+    }
+
+    async fn commit(&self, changes: ChangeSet) -> Result<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let (reply, rx) = oneshot::channel();
+        self.writer
+            .send(writer::Job { changes, reply })
+            .map_err(|_| Error::Unavailable("the database writer has stopped".to_owned()))?;
+        rx.await.map_err(|_| Error::Unavailable("the database writer has stopped".to_owned()))?
+    }
+
+    async fn organization(&self, id: OrgId) -> Result<Option<Organization>> {
+        self.readers.with(|c| {
+            c.prepare_cached("SELECT id, name, created_at, modified_at FROM organizations WHERE id = ?1")?
+                .query_row(params![id.0], rows::organization)
+                .optional()
+        })
+    }
+
+    async fn organizations(&self) -> Result<Vec<Organization>> {
+        self.readers.with(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT id, name, created_at, modified_at FROM organizations ORDER BY id",
+            )?;
+            let rows = st.query_map([], rows::organization)?;
+            rows.collect()
+        })
+    }
+
+    async fn user(&self, id: UserId) -> Result<Option<User>> {
+        self.readers.with(|c| {
+            c.prepare_cached(&format!("SELECT {} FROM users WHERE id = ?1", sql::USER_COLUMNS))?
+                .query_row(params![id.0], rows::user)
+                .optional()
+        })
+    }
+
+    async fn user_by_username(&self, username: &str) -> Result<Option<User>> {
+        let username = username.to_lowercase();
+        self.readers.with(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {} FROM users WHERE lower(username) = ?1",
+                sql::USER_COLUMNS
+            ))?
+            .query_row(params![username], rows::user)
+            .optional()
+        })
+    }
+
+    async fn find_user(&self, org: OrgId, key: UserKey<'_>) -> Result<Option<UserId>> {
+        let (q, v) = match key {
+            UserKey::Email(e) => ("SELECT id FROM users WHERE organization_id = ?1 AND email_lower = ?2", e),
+            UserKey::PhoneWithoutEmail(p) => (
+                "SELECT id FROM users WHERE organization_id = ?1 AND phone = ?2 AND email_lower IS NULL",
+                p,
+            ),
+            UserKey::ExternalId(x) => (
+                "SELECT id FROM users WHERE organization_id = ?1 AND external_id = ?2 ORDER BY id LIMIT 1",
+                x,
+            ),
+        };
+        self.readers.with(|c| {
+            c.prepare_cached(q)?.query_row(params![org.0, v], |r| r.get(0)).optional().map(|o| o.map(UserId))
+        })
+    }
+
+    async fn users(&self, q: &UserQuery) -> Result<Vec<User>> {
+        let s = sql::users_query(Dialect::Sqlite, q);
+        self.heavy(move |c| Self::users_by_sql(c, &s)).await
+    }
+
+    async fn count_users(&self, filter: &UserFilter) -> Result<u64> {
+        let s = sql::users_count(Dialect::Sqlite, filter);
+        self.heavy(move |c| {
+            c.prepare_cached(&s.text)?
+                .query_row(params_from_iter(s.params.iter().map(bind)), |r| r.get::<_, i64>(0))
+                .map(|n| n.max(0) as u64)
+        })
+        .await
+    }
+
+    async fn invitation(&self, user: UserId) -> Result<Option<Invitation>> {
+        self.readers.with(|c| {
+            c.prepare_cached(&format!(
+                "SELECT {} FROM invitations WHERE user_id = ?1",
+                rows::INVITATION_COLUMNS
+            ))?
+            .query_row(params![user.0], rows::invitation)
+            .optional()
+        })
+    }
+
+    async fn invitations(&self, users: &[UserId]) -> Result<Vec<Invitation>> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = users.iter().map(|u| u.0).collect();
+        self.heavy(move |c| {
+            let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("?{i}")).collect();
+            let mut st = c.prepare(&format!(
+                "SELECT {} FROM invitations WHERE user_id IN ({})",
+                rows::INVITATION_COLUMNS,
+                placeholders.join(", ")
+            ))?;
+            let rows = st.query_map(params_from_iter(ids.iter()), rows::invitation)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn invitation_by_token(&self, token: &str) -> Result<Option<Invitation>> {
+        self.readers.with(|c| {
+            c.prepare_cached(&format!(
+                "SELECT {} FROM invitations WHERE token = ?1",
+                rows::INVITATION_COLUMNS
+            ))?
+            .query_row(params![token], rows::invitation)
+            .optional()
+        })
+    }
+
+    async fn group(&self, id: GroupId) -> Result<Option<UserGroup>> {
+        self.readers.with(|c| {
+            c.prepare_cached(
+                "SELECT id, organization_id, name, description, remarks, external_id, created_at, \
+                 modified_at FROM user_groups WHERE id = ?1",
+            )?
+            .query_row(params![id.0], rows::group)
+            .optional()
+        })
+    }
+
+    async fn groups(&self, q: &GroupQuery) -> Result<Vec<UserGroup>> {
+        let s = sql::groups_query(Dialect::Sqlite, q);
+        self.heavy(move |c| {
+            let mut st = c.prepare_cached(&s.text)?;
+            let rows = st.query_map(params_from_iter(s.params.iter().map(bind)), rows::group)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn group_members(&self, groups: &[GroupId]) -> Result<Vec<(GroupId, GroupMember)>> {
+        if groups.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = groups.iter().map(|g| g.0).collect();
+        self.heavy(move |c| {
+            let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("?{i}")).collect();
+            let mut st = c.prepare(&format!(
+                "SELECT m.group_id, m.group_admin, {} FROM user_group_members m \
+                 JOIN users u ON u.id = m.user_id WHERE m.group_id IN ({}) ORDER BY m.group_id, u.id",
+                sql::user_columns_aliased(),
+                placeholders.join(", ")
+            ))?;
+            let rows = st.query_map(params_from_iter(ids.iter()), |r| {
+                let group = GroupId(r.get(0)?);
+                let admin: bool = r.get(1)?;
+                let user = rows::user_offset(r, 2)?;
+                Ok((group, GroupMember { user, group_admin: admin }))
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn membership(&self, group: GroupId, user: UserId) -> Result<Option<bool>> {
+        self.readers.with(|c| {
+            c.prepare_cached(
+                "SELECT group_admin FROM user_group_members WHERE group_id = ?1 AND user_id = ?2",
+            )?
+            .query_row(params![group.0, user.0], |r| r.get(0))
+            .optional()
+        })
+    }
+
+    async fn groups_administered_by(&self, user: UserId) -> Result<Vec<GroupId>> {
+        self.readers.with(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT group_id FROM user_group_members WHERE user_id = ?1 AND group_admin = 1 ORDER BY group_id",
+            )?;
+            let rows = st.query_map(params![user.0], |r| r.get(0).map(GroupId))?;
+            rows.collect()
+        })
+    }
+
+    async fn is_group_admin_of(&self, admin: UserId, member: UserId) -> Result<bool> {
+        self.readers.with(|c| {
+            c.prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM user_group_members a JOIN user_group_members m \
+                 ON m.group_id = a.group_id WHERE a.user_id = ?1 AND a.group_admin = 1 AND m.user_id = ?2)",
+            )?
+            .query_row(params![admin.0, member.0], |r| r.get(0))
+        })
+    }
+
+    async fn api_key_by_secret_hash(&self, secret_hash: &str) -> Result<Option<ApiKey>> {
+        self.readers.with(|c| {
+            c.prepare_cached(&format!(
+                "SELECT {} FROM api_keys WHERE secret_hash = ?1",
+                rows::API_KEY_COLUMNS
+            ))?
+            .query_row(params![secret_hash], rows::api_key)
+            .optional()
+        })
+    }
+
+    async fn api_key(&self, id: ApiKeyId) -> Result<Option<ApiKey>> {
+        self.readers.with(|c| {
+            c.prepare_cached(&format!("SELECT {} FROM api_keys WHERE id = ?1", rows::API_KEY_COLUMNS))?
+                .query_row(params![id.0], rows::api_key)
+                .optional()
+        })
+    }
+
+    async fn api_keys(&self, org: Option<OrgId>) -> Result<Vec<ApiKey>> {
+        self.readers.with(|c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {} FROM api_keys WHERE ?1 IS NULL OR organization_id = ?1 ORDER BY id",
+                rows::API_KEY_COLUMNS
+            ))?;
+            let rows = st.query_map(params![org.map(|o| o.0)], rows::api_key)?;
+            rows.collect()
+        })
+    }
+
+    async fn instance_admin_key_exists(&self) -> Result<bool> {
+        self.readers.with(|c| {
+            c.query_row("SELECT EXISTS (SELECT 1 FROM api_keys WHERE instance_admin = 1)", [], |r| r.get(0))
+        })
+    }
+
+    async fn codes(&self, user: UserId) -> Result<Vec<OneTimeCode>> {
+        self.readers.with(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT user_id, purpose, code_hash, target, expires_at, attempts, created_at \
+                 FROM one_time_codes WHERE user_id = ?1 ORDER BY purpose",
+            )?;
+            let rows = st.query_map(params![user.0], |r| {
+                Ok(OneTimeCode {
+                    user_id: UserId(r.get(0)?),
+                    purpose: rows::purpose(&r.get::<_, String>(1)?),
+                    code_hash: r.get(2)?,
+                    target: r.get(3)?,
+                    expires_at: rows::ts(r.get(4)?),
+                    attempts: r.get(5)?,
+                    created_at: rows::ts(r.get(6)?),
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    async fn users_due_for_removal(&self, now: Timestamp, limit: u32) -> Result<Vec<UserId>> {
+        self.readers.with(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT id FROM users WHERE auto_remove_date IS NOT NULL AND auto_remove_date <= ?1 \
+                 ORDER BY auto_remove_date LIMIT ?2",
+            )?;
+            let rows = st.query_map(params![now.nanos(), limit], |r| r.get(0).map(UserId))?;
+            rows.collect()
+        })
+    }
+
+    async fn audit_events(&self, subject_type: &str, subject_id: i64) -> Result<Vec<AuditEvent>> {
+        self.readers.with(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT organization_id, subject_type, subject_id, sequence, event_type, actor, \
+                 fields, created_at FROM audit_events WHERE subject_type = ?1 AND subject_id = ?2 ORDER BY id",
+            )?;
+            let rows = st.query_map(params![subject_type, subject_id], |r| {
+                let fields: String = r.get(6)?;
+                Ok(AuditEvent {
+                    org_id: r.get::<_, Option<i64>>(0)?.map(OrgId),
+                    subject_type: r.get(1)?,
+                    subject_id: r.get(2)?,
+                    sequence: r.get(3)?,
+                    event_type: r.get(4)?,
+                    actor: Actor::from_text(&r.get::<_, String>(5)?),
+                    fields: serde_json::from_str(&fields).unwrap_or_default(),
+                    created_at: rows::ts(r.get(7)?),
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    async fn outbox(&self, user: Option<UserId>) -> Result<Vec<OutboxRecord>> {
+        self.readers.with(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT id, channel, template, language, recipient, user_id, params, created_at, \
+                 status, attempts FROM outbox_messages WHERE ?1 IS NULL OR user_id = ?1 \
+                 ORDER BY created_at, id",
+            )?;
+            let rows = st.query_map(params![user.map(|u| u.0)], |r| {
+                let params: String = r.get(6)?;
+                Ok(OutboxRecord {
+                    message: OutboxMessage {
+                        id: r.get(0)?,
+                        channel: rows::channel(&r.get::<_, String>(1)?),
+                        template: r.get(2)?,
+                        language: Language::parse(&r.get::<_, String>(3)?).unwrap_or(Language::En),
+                        recipient: r.get(4)?,
+                        user_id: r.get::<_, Option<i64>>(5)?.map(UserId),
+                        params: serde_json::from_str(&params).unwrap_or_default(),
+                        created_at: rows::ts(r.get(7)?),
+                    },
+                    status: r.get(8)?,
+                    attempts: r.get(9)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+}

@@ -1,0 +1,302 @@
+//! The single writer: one thread owns the write connection and commits queued change sets
+//! together (group commit). Each change set runs inside its own savepoint, so one that fails is
+//! rolled back alone; every caller is answered only after the transaction holding its change
+//! has committed.
+
+use std::sync::mpsc::{Receiver, TryRecvError};
+
+use rusqlite::{Connection, params};
+use tokio::sync::oneshot;
+use usher_core::error::{Error, Result};
+use usher_core::ports::{Change, ChangeSet};
+
+use super::rows::map_err;
+use crate::sql::{INSERT_USER, UPDATE_USER};
+
+pub(super) struct Job {
+    pub changes: ChangeSet,
+    pub reply: oneshot::Sender<Result<()>>,
+}
+
+/// Change sets committed in one transaction, at most.
+const MAX_BATCH: usize = 512;
+
+pub(super) fn run(mut conn: Connection, rx: Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        let results = commit_batch(&mut conn, &batch);
+        for (job, result) in batch.into_iter().zip(results) {
+            // The caller may have gone away (request cancelled); its change is committed anyway.
+            let _ = job.reply.send(result);
+        }
+    }
+    tracing::debug!("sqlite writer stopped");
+}
+
+fn commit_batch(conn: &mut Connection, batch: &[Job]) -> Vec<Result<()>> {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let msg = e.to_string();
+        return batch.iter().map(|_| Err(Error::Unavailable(msg.clone()))).collect();
+    }
+    let mut results = Vec::with_capacity(batch.len());
+    for job in batch {
+        let r = conn
+            .execute_batch("SAVEPOINT cs")
+            .map_err(map_err)
+            .and_then(|()| apply(conn, &job.changes));
+        match r {
+            Ok(()) => match conn.execute_batch("RELEASE cs") {
+                Ok(()) => results.push(Ok(())),
+                Err(e) => results.push(Err(map_err(e))),
+            },
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK TO cs; RELEASE cs");
+                results.push(Err(e));
+            }
+        }
+    }
+    if let Err(e) = conn.execute_batch("COMMIT") {
+        let _ = conn.execute_batch("ROLLBACK");
+        let msg = e.to_string();
+        tracing::error!(error = %msg, "sqlite commit failed");
+        return batch.iter().map(|_| Err(Error::Unavailable(msg.clone()))).collect();
+    }
+    results
+}
+
+fn b(v: bool) -> i64 {
+    i64::from(v)
+}
+
+fn apply(conn: &Connection, changes: &ChangeSet) -> Result<()> {
+    for c in &changes.changes {
+        apply_one(conn, c).map_err(|e| match e {
+            Step::Db(e) => map_err(e),
+            Step::Core(e) => e,
+        })?;
+    }
+    Ok(())
+}
+
+enum Step {
+    Db(rusqlite::Error),
+    Core(Error),
+}
+
+impl From<rusqlite::Error> for Step {
+    fn from(e: rusqlite::Error) -> Self {
+        Step::Db(e)
+    }
+}
+
+fn user_params(u: &usher_core::model::User) -> Vec<Box<dyn rusqlite::ToSql + '_>> {
+    vec![
+        Box::new(u.id.0),
+        Box::new(u.org_id.0),
+        Box::new(u.username.as_str()),
+        Box::new(u.first_name.as_deref()),
+        Box::new(u.last_name.as_deref()),
+        Box::new(u.nick_name.as_deref()),
+        Box::new(u.display_name.as_deref()),
+        Box::new(u.preferred_language.as_deref()),
+        Box::new(u.gender.as_str()),
+        Box::new(u.email.as_ref().map(|e| e.as_str())),
+        Box::new(b(u.email_verified)),
+        Box::new(b(u.email_verify_requested)),
+        Box::new(u.new_email_requested.as_ref().map(|e| e.as_str())),
+        Box::new(u.phone.as_ref().map(|p| p.as_str())),
+        Box::new(b(u.phone_verified)),
+        Box::new(b(u.phone_verify_requested)),
+        Box::new(u.password_hash.as_deref()),
+        Box::new(b(u.password_change_required)),
+        Box::new(u.state.as_str()),
+        Box::new(b(u.super_user)),
+        Box::new(serde_json::to_string(&u.roles).unwrap_or_else(|_| "[]".to_owned())),
+        Box::new(u.external_id.as_deref()),
+        Box::new(u.client_id),
+        Box::new(u.description.as_deref()),
+        Box::new(u.remarks.as_deref()),
+        Box::new(u.auto_remove_after.map(|p| p.as_str())),
+        Box::new(u.auto_remove_date.map(|t| t.nanos())),
+        Box::new(b(u.auto_email_match)),
+        Box::new(b(u.require_email_match)),
+        Box::new(b(u.email_match_credential_filter)),
+        Box::new(u.auth_organization_id.as_deref()),
+        Box::new(serde_json::Value::Object(u.attributes.clone()).to_string()),
+        Box::new(u.sequence),
+        Box::new(u.created_at.nanos()),
+        Box::new(u.modified_at.nanos()),
+        Box::new(u.email.as_ref().map(|e| e.normalized())),
+    ]
+}
+
+fn apply_one(conn: &Connection, c: &Change) -> std::result::Result<(), Step> {
+    match c {
+        Change::InsertOrganization(o) => {
+            conn.prepare_cached(
+                "INSERT INTO organizations (id, name, created_at, modified_at) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![o.id.0, o.name, o.created_at.nanos(), o.modified_at.nanos()])?;
+        }
+        Change::InsertUser(u) => {
+            let p = user_params(u);
+            conn.prepare_cached(INSERT_USER)?
+                .execute(rusqlite::params_from_iter(p.iter().map(|b| b.as_ref())))?;
+        }
+        Change::UpdateUser { user, expected_sequence } => {
+            let mut p = user_params(user);
+            p.push(Box::new(*expected_sequence));
+            let n = conn
+                .prepare_cached(UPDATE_USER)?
+                .execute(rusqlite::params_from_iter(p.iter().map(|b| b.as_ref())))?;
+            if n == 0 {
+                return Err(Step::Core(Error::Conflict));
+            }
+        }
+        Change::DeleteUser(id) => {
+            // Memberships, invitation, codes and keys go by ON DELETE CASCADE.
+            conn.prepare_cached("DELETE FROM users WHERE id = ?1")?.execute(params![id.0])?;
+        }
+        Change::PutInvitation(i) => {
+            conn.prepare_cached(
+                "INSERT INTO invitations (user_id, token, expires_at, language, email, phone, \
+                 sent_email, sent_sms, accepted_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+                 ON CONFLICT (user_id) DO UPDATE SET token = excluded.token, \
+                 expires_at = excluded.expires_at, language = excluded.language, \
+                 email = excluded.email, phone = excluded.phone, sent_email = excluded.sent_email, \
+                 sent_sms = excluded.sent_sms, accepted_at = excluded.accepted_at, \
+                 created_at = excluded.created_at",
+            )?
+            .execute(params![
+                i.user_id.0,
+                i.token,
+                i.expires_at.nanos(),
+                i.language.as_str(),
+                i.email.as_ref().map(|e| e.as_str()),
+                i.phone.as_ref().map(|p| p.as_str()),
+                b(i.sent_email),
+                b(i.sent_sms),
+                i.accepted_at.map(|t| t.nanos()),
+                i.created_at.nanos(),
+            ])?;
+        }
+        Change::DeleteInvitation(id) => {
+            conn.prepare_cached("DELETE FROM invitations WHERE user_id = ?1")?.execute(params![id.0])?;
+        }
+        Change::InsertGroup(g) => {
+            conn.prepare_cached(
+                "INSERT INTO user_groups (id, organization_id, name, description, remarks, \
+                 external_id, created_at, modified_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                g.id.0,
+                g.org_id.0,
+                g.name,
+                g.description,
+                g.remarks,
+                g.external_id,
+                g.created_at.nanos(),
+                g.modified_at.nanos()
+            ])?;
+        }
+        Change::UpdateGroup(g) => {
+            conn.prepare_cached(
+                "UPDATE user_groups SET name = ?2, description = ?3, remarks = ?4, \
+                 external_id = ?5, modified_at = ?6 WHERE id = ?1",
+            )?
+            .execute(params![g.id.0, g.name, g.description, g.remarks, g.external_id, g.modified_at.nanos()])?;
+        }
+        Change::DeleteGroup(id) => {
+            conn.prepare_cached("DELETE FROM user_groups WHERE id = ?1")?.execute(params![id.0])?;
+        }
+        Change::PutMember { group, user, group_admin } => {
+            conn.prepare_cached(
+                "INSERT INTO user_group_members (group_id, user_id, group_admin) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (group_id, user_id) DO UPDATE SET group_admin = excluded.group_admin",
+            )?
+            .execute(params![group.0, user.0, b(*group_admin)])?;
+        }
+        Change::RemoveMember { group, user } => {
+            conn.prepare_cached("DELETE FROM user_group_members WHERE group_id = ?1 AND user_id = ?2")?
+                .execute(params![group.0, user.0])?;
+        }
+        Change::InsertApiKey { key, secret_hash } => {
+            conn.prepare_cached(
+                "INSERT INTO api_keys (id, name, organization_id, user_id, secret_hash, read_only, \
+                 instance_admin, expires_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                key.id.0,
+                key.name,
+                key.org_id.map(|o| o.0),
+                key.user_id.map(|u| u.0),
+                secret_hash,
+                b(key.read_only),
+                b(key.instance_admin),
+                key.expires_at.map(|t| t.nanos()),
+                key.created_at.nanos()
+            ])?;
+        }
+        Change::DeleteApiKey(id) => {
+            conn.prepare_cached("DELETE FROM api_keys WHERE id = ?1")?.execute(params![id.0])?;
+        }
+        Change::PutCode(c) => {
+            conn.prepare_cached(
+                "INSERT INTO one_time_codes (user_id, purpose, code_hash, target, expires_at, \
+                 attempts, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+                 ON CONFLICT (user_id, purpose) DO UPDATE SET code_hash = excluded.code_hash, \
+                 target = excluded.target, expires_at = excluded.expires_at, \
+                 attempts = excluded.attempts, created_at = excluded.created_at",
+            )?
+            .execute(params![
+                c.user_id.0,
+                c.purpose.as_str(),
+                c.code_hash,
+                c.target,
+                c.expires_at.nanos(),
+                c.attempts,
+                c.created_at.nanos()
+            ])?;
+        }
+        Change::Audit(a) => {
+            conn.prepare_cached(
+                "INSERT INTO audit_events (organization_id, subject_type, subject_id, sequence, \
+                 event_type, actor, fields, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                a.org_id.map(|o| o.0),
+                a.subject_type,
+                a.subject_id,
+                a.sequence,
+                a.event_type,
+                a.actor.as_text(),
+                serde_json::to_string(&a.fields).unwrap_or_else(|_| "[]".to_owned()),
+                a.created_at.nanos()
+            ])?;
+        }
+        Change::Outbox(m) => {
+            conn.prepare_cached(
+                "INSERT INTO outbox_messages (id, channel, template, language, recipient, user_id, \
+                 params, status, attempts, next_attempt_at, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8, ?8)",
+            )?
+            .execute(params![
+                m.id,
+                m.channel.as_str(),
+                m.template,
+                m.language.as_str(),
+                m.recipient,
+                m.user_id.map(|u| u.0),
+                m.params.to_string(),
+                m.created_at.nanos()
+            ])?;
+        }
+    }
+    Ok(())
+}
