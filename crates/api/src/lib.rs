@@ -1,0 +1,53 @@
+//! usher's HTTP surface. `common` holds what every dialect shares (security headers,
+//! credentials, health); each dialect module owns its routes, wire types and error rendering and
+//! never imports another dialect.
+
+pub mod bold;
+pub mod common;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use tower_http::catch_panic::CatchPanicLayer;
+use usher_core::service::Services;
+
+/// Limits on what a client may send.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest JSON body, in bytes.
+    pub json_body: usize,
+    /// Largest bulk-import upload, in bytes.
+    pub import_body: usize,
+    /// Rows per import transaction.
+    pub import_batch: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            json_body: 1024 * 1024,
+            import_body: 1024 * 1024 * 1024,
+            import_batch: 500,
+        }
+    }
+}
+
+/// What every handler gets.
+#[derive(Clone)]
+pub struct AppState {
+    pub services: Services,
+    pub limits: Limits,
+}
+
+/// The whole HTTP application: every dialect on one router, with the shared layers.
+pub fn router(state: AppState) -> Router {
+    let json_limit = state.limits.json_body;
+    let app = Router::new()
+        .merge(common::health::routes())
+        .merge(bold::routes(&state.limits))
+        .fallback(bold::not_found)
+        .method_not_allowed_fallback(bold::method_not_allowed)
+        .layer(DefaultBodyLimit::max(json_limit))
+        .layer(CatchPanicLayer::custom(bold::panic_response))
+        .with_state(state);
+    common::layers::apply(app)
+}

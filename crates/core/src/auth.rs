@@ -27,7 +27,12 @@ impl AuthCache {
     pub const TTL: Duration = Duration::from_secs(10);
 
     pub fn new() -> Self {
-        Self { by_hash: Cache::builder().max_capacity(100_000).time_to_live(Self::TTL).build() }
+        Self {
+            by_hash: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Self::TTL)
+                .build(),
+        }
     }
 
     /// Forget every cached principal (after a change that may alter one).
@@ -52,7 +57,11 @@ pub struct Authenticator {
 
 impl Authenticator {
     pub fn new(store: Arc<dyn Store>, clock: SharedClock, cache: AuthCache) -> Self {
-        Self { store, clock, cache }
+        Self {
+            store,
+            clock,
+            cache,
+        }
     }
 
     pub fn cache(&self) -> &AuthCache {
@@ -68,8 +77,11 @@ impl Authenticator {
         let principal = match self.cache.by_hash.get(&hash) {
             Some(p) => p,
             None => {
-                let key =
-                    self.store.api_key_by_secret_hash(&hash).await?.ok_or(Error::Unauthenticated)?;
+                let key = self
+                    .store
+                    .api_key_by_secret_hash(&hash)
+                    .await?
+                    .ok_or(Error::Unauthenticated)?;
                 let p = self.principal_for(&key).await?;
                 self.cache.by_hash.insert(hash, p.clone());
                 p
@@ -89,8 +101,16 @@ impl Authenticator {
         } else {
             match (key.org_id, key.user_id) {
                 (_, Some(user_id)) => {
-                    let user = self.store.user(user_id).await?.ok_or(Error::Unauthenticated)?;
-                    Role::User { id: user.id, org: user.org_id, super_user: user.super_user }
+                    let user = self
+                        .store
+                        .user(user_id)
+                        .await?
+                        .ok_or(Error::Unauthenticated)?;
+                    Role::User {
+                        id: user.id,
+                        org: user.org_id,
+                        super_user: user.super_user,
+                    }
                 }
                 (Some(org), None) => Role::OrgAdmin { org },
                 (None, None) => return Err(Error::Unauthenticated),

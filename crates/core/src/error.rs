@@ -61,11 +61,19 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: Field, code: &'static str, message: impl Into<String>) -> Self {
-        Self { field, code, message: message.into() }
+        Self {
+            field,
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn from_parse(field: Field, e: ParseError) -> Self {
-        Self { field, code: e.code, message: e.message }
+        Self {
+            field,
+            code: e.code,
+            message: e.message,
+        }
     }
 
     pub fn required(field: Field) -> Self {
@@ -180,6 +188,10 @@ impl Validator {
     }
 
     pub fn finish(self) -> Result<()> {
-        if self.errors.is_empty() { Ok(()) } else { Err(Error::Invalid(self.errors)) }
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Invalid(self.errors))
+        }
     }
 }

@@ -10,7 +10,11 @@ pub enum Role {
     /// A key bound to an organization but to no user.
     OrgAdmin { org: OrgId },
     /// A key or session of a user; `super_user` makes it an admin of its organization.
-    User { id: UserId, org: OrgId, super_user: bool },
+    User {
+        id: UserId,
+        org: OrgId,
+        super_user: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,7 +29,12 @@ pub struct Principal {
 impl Principal {
     /// usher acting on its own behalf (bootstrap, CLI, sweeps).
     pub fn system() -> Self {
-        Principal { key_id: None, role: Role::InstanceAdmin, read_only: false, expires_at: None }
+        Principal {
+            key_id: None,
+            role: Role::InstanceAdmin,
+            read_only: false,
+            expires_at: None,
+        }
     }
 
     pub fn actor(&self) -> Actor {
@@ -60,7 +69,9 @@ impl Principal {
         match self.role {
             Role::InstanceAdmin => true,
             Role::OrgAdmin { org: o } => o == org,
-            Role::User { org: o, super_user, .. } => super_user && o == org,
+            Role::User {
+                org: o, super_user, ..
+            } => super_user && o == org,
         }
     }
 

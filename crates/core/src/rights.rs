@@ -46,7 +46,10 @@ pub struct ChangeScope {
 
 /// Relation of `p` to `user`.
 pub async fn relation(store: &dyn Store, p: &Principal, user: &User) -> Result<Relation> {
-    let mut r = Relation { admin: p.is_admin_of(user.org_id), ..Relation::default() };
+    let mut r = Relation {
+        admin: p.is_admin_of(user.org_id),
+        ..Relation::default()
+    };
     if let Role::User { id, org, .. } = p.role
         && org == user.org_id
     {
@@ -62,11 +65,19 @@ pub async fn relation(store: &dyn Store, p: &Principal, user: &User) -> Result<R
 /// Visible or 404.
 pub async fn see_user(store: &dyn Store, p: &Principal, user: &User) -> Result<Relation> {
     let r = relation(store, p, user).await?;
-    if r.sees() { Ok(r) } else { Err(Error::NotFound(Entity::User)) }
+    if r.sees() {
+        Ok(r)
+    } else {
+        Err(Error::NotFound(Entity::User))
+    }
 }
 
 fn writable(p: &Principal) -> Result<()> {
-    if p.read_only { Err(Error::PermissionDenied("read-only credential")) } else { Ok(()) }
+    if p.read_only {
+        Err(Error::PermissionDenied("read-only credential"))
+    } else {
+        Ok(())
+    }
 }
 
 /// May `p`, related to the user by `r`, make a change of this scope?
@@ -88,14 +99,22 @@ pub fn may_update(p: &Principal, r: Relation, scope: ChangeScope) -> Result<()> 
         return Ok(());
     }
     if scope.super_user {
-        return Err(Error::PermissionDenied("only an organization admin may grant super user"));
+        return Err(Error::PermissionDenied(
+            "only an organization admin may grant super user",
+        ));
     }
-    Err(Error::PermissionDenied("insufficient rights for this change"))
+    Err(Error::PermissionDenied(
+        "insufficient rights for this change",
+    ))
 }
 
 pub fn may_delete(p: &Principal, r: Relation) -> Result<()> {
     writable(p)?;
-    if r.admin { Ok(()) } else { Err(Error::PermissionDenied("only an admin may delete users")) }
+    if r.admin {
+        Ok(())
+    } else {
+        Err(Error::PermissionDenied("only an admin may delete users"))
+    }
 }
 
 /// Resend or change a user's invitation.
@@ -104,7 +123,9 @@ pub fn may_invite(p: &Principal, r: Relation) -> Result<()> {
     if r.admin || r.group_admin {
         Ok(())
     } else {
-        Err(Error::PermissionDenied("only an admin or group admin may invite"))
+        Err(Error::PermissionDenied(
+            "only an admin or group admin may invite",
+        ))
     }
 }
 
@@ -127,13 +148,17 @@ pub async fn may_create_user(
         return Err(Error::PermissionDenied("insufficient rights"));
     };
     let Some(group) = group else {
-        return Err(Error::PermissionDenied("a group admin creates users only into its groups"));
+        return Err(Error::PermissionDenied(
+            "a group admin creates users only into its groups",
+        ));
     };
     if store.membership(group, me).await? != Some(true) {
         return Err(Error::PermissionDenied("not an admin of this group"));
     }
     if super_user {
-        return Err(Error::PermissionDenied("only an organization admin may grant super user"));
+        return Err(Error::PermissionDenied(
+            "only an organization admin may grant super user",
+        ));
     }
     Ok(())
 }
@@ -147,7 +172,9 @@ pub fn may_administer_org(p: &Principal, org: OrgId, not_found: Entity) -> Resul
     if p.is_admin_of(org) {
         Ok(())
     } else {
-        Err(Error::PermissionDenied("only an organization admin may do this"))
+        Err(Error::PermissionDenied(
+            "only an organization admin may do this",
+        ))
     }
 }
 
@@ -157,7 +184,12 @@ mod tests {
     use crate::types::{ApiKeyId, UserId};
 
     fn p(role: Role, read_only: bool) -> Principal {
-        Principal { key_id: Some(ApiKeyId(1)), role, read_only, expires_at: None }
+        Principal {
+            key_id: Some(ApiKeyId(1)),
+            role,
+            read_only,
+            expires_at: None,
+        }
     }
 
     const PROFILE: ChangeScope = ChangeScope {
@@ -171,17 +203,42 @@ mod tests {
 
     #[test]
     fn update_table() {
-        let admin = Relation { admin: true, ..Default::default() };
-        let gadmin = Relation { group_admin: true, ..Default::default() };
-        let itself = Relation { itself: true, ..Default::default() };
-        let user = p(Role::User { id: UserId(2), org: OrgId(1), super_user: false }, false);
+        let admin = Relation {
+            admin: true,
+            ..Default::default()
+        };
+        let gadmin = Relation {
+            group_admin: true,
+            ..Default::default()
+        };
+        let itself = Relation {
+            itself: true,
+            ..Default::default()
+        };
+        let user = p(
+            Role::User {
+                id: UserId(2),
+                org: OrgId(1),
+                super_user: false,
+            },
+            false,
+        );
         let org_admin = p(Role::OrgAdmin { org: OrgId(1) }, false);
         let ro = p(Role::OrgAdmin { org: OrgId(1) }, true);
-        let su = ChangeScope { super_user: true, ..Default::default() };
-        let other = ChangeScope { other: true, ..Default::default() };
+        let su = ChangeScope {
+            super_user: true,
+            ..Default::default()
+        };
+        let other = ChangeScope {
+            other: true,
+            ..Default::default()
+        };
 
         assert!(may_update(&org_admin, admin, su).is_ok());
-        assert!(matches!(may_update(&ro, admin, PROFILE), Err(Error::PermissionDenied(_))));
+        assert!(matches!(
+            may_update(&ro, admin, PROFILE),
+            Err(Error::PermissionDenied(_))
+        ));
         assert!(may_update(&user, gadmin, other).is_ok());
         assert!(may_update(&user, gadmin, su).is_err());
         assert!(may_update(&user, itself, PROFILE).is_ok());
@@ -201,12 +258,26 @@ mod tests {
             may_administer_org(&other_org, OrgId(1), Entity::UserGroup),
             Err(Error::NotFound(Entity::UserGroup))
         ));
-        let user = p(Role::User { id: UserId(2), org: OrgId(1), super_user: false }, false);
+        let user = p(
+            Role::User {
+                id: UserId(2),
+                org: OrgId(1),
+                super_user: false,
+            },
+            false,
+        );
         assert!(matches!(
             may_administer_org(&user, OrgId(1), Entity::UserGroup),
             Err(Error::PermissionDenied(_))
         ));
-        let su = p(Role::User { id: UserId(2), org: OrgId(1), super_user: true }, false);
+        let su = p(
+            Role::User {
+                id: UserId(2),
+                org: OrgId(1),
+                super_user: true,
+            },
+            false,
+        );
         assert!(may_administer_org(&su, OrgId(1), Entity::UserGroup).is_ok());
         assert!(may_administer_org(&Principal::system(), OrgId(9), Entity::UserGroup).is_ok());
     }

@@ -41,7 +41,10 @@ pub struct ParseError {
 
 impl ParseError {
     fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self {
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -107,7 +110,9 @@ impl Email {
             || domain.starts_with('[')
             || domain.ends_with('.')
             || parsed.local_part().starts_with('"')
-            || text_trimmed.chars().any(|c| c.is_whitespace() || c.is_control())
+            || text_trimmed
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
         {
             return Err(bad());
         }
@@ -169,7 +174,9 @@ impl Phone {
         if !phonenumber::is_valid(&number) {
             return Err(bad());
         }
-        Ok(Phone(number.format().mode(phonenumber::Mode::E164).to_string()))
+        Ok(Phone(
+            number.format().mode(phonenumber::Mode::E164).to_string(),
+        ))
     }
 
     pub fn as_str(&self) -> &str {
@@ -328,7 +335,10 @@ pub fn text(value: &str, max_chars: usize) -> Result<String, ParseError> {
         .chars()
         .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
     {
-        return Err(ParseError::new("invalid_text", "Control characters are not allowed"));
+        return Err(ParseError::new(
+            "invalid_text",
+            "Control characters are not allowed",
+        ));
     }
     Ok(value.to_owned())
 }
@@ -346,7 +356,12 @@ mod tests {
 
     #[test]
     fn phones() {
-        let ok = ["+31850607337", "+41791234567", "+12025550123", "+4915112345678"];
+        let ok = [
+            "+31850607337",
+            "+41791234567",
+            "+12025550123",
+            "+4915112345678",
+        ];
         for p in ok {
             assert_eq!(Phone::parse_e164(p).unwrap().as_str(), p);
         }
@@ -367,7 +382,9 @@ mod tests {
             assert_eq!(e.code, "invalid_phone", "{p}");
         }
         assert_eq!(
-            Phone::parse_with_region("079 123 45 67", Some("CH")).unwrap().as_str(),
+            Phone::parse_with_region("079 123 45 67", Some("CH"))
+                .unwrap()
+                .as_str(),
             "+41791234567"
         );
         assert!(Phone::parse_with_region("079 123 45 67", Some("XX")).is_err());
@@ -414,7 +431,13 @@ mod tests {
         let n = Timestamp::parse("2026-03-17T09:38:37.991821898Z").unwrap();
         assert_eq!(n.rfc3339(), "2026-03-17T09:38:37.991821898Z");
         assert_eq!(Timestamp::from_nanos(n.nanos()), n);
-        for bad in ["2022-06-23T13:53:02", "2022-06-23", "yesterday", "2022-13-01T00:00:00Z", ""] {
+        for bad in [
+            "2022-06-23T13:53:02",
+            "2022-06-23",
+            "yesterday",
+            "2022-13-01T00:00:00Z",
+            "",
+        ] {
             assert!(Timestamp::parse(bad).is_err(), "{bad}");
         }
     }
@@ -422,10 +445,19 @@ mod tests {
     #[test]
     fn periods() {
         let jan31 = Timestamp::parse("2025-01-31T10:00:00Z").unwrap();
-        assert_eq!(RemovalPeriod::Month.after(jan31).rfc3339(), "2025-02-28T10:00:00Z");
-        assert_eq!(RemovalPeriod::Week.after(jan31).rfc3339(), "2025-02-07T10:00:00Z");
+        assert_eq!(
+            RemovalPeriod::Month.after(jan31).rfc3339(),
+            "2025-02-28T10:00:00Z"
+        );
+        assert_eq!(
+            RemovalPeriod::Week.after(jan31).rfc3339(),
+            "2025-02-07T10:00:00Z"
+        );
         let leap = Timestamp::parse("2024-02-29T00:00:00Z").unwrap();
-        assert_eq!(RemovalPeriod::Year.after(leap).rfc3339(), "2025-02-28T00:00:00Z");
+        assert_eq!(
+            RemovalPeriod::Year.after(leap).rfc3339(),
+            "2025-02-28T00:00:00Z"
+        );
         assert!(RemovalPeriod::parse("week").is_err());
         assert_eq!(RemovalPeriod::parse("YEAR").unwrap(), RemovalPeriod::Year);
     }

@@ -17,9 +17,15 @@ pub enum OpenError {
     #[error("unsupported database URL {0:?}: use sqlite://<path> or postgres://…")]
     UnsupportedUrl(String),
     #[error("cannot open the SQLite database {path}: {source}")]
-    Sqlite { path: String, source: rusqlite::Error },
+    Sqlite {
+        path: String,
+        source: rusqlite::Error,
+    },
     #[error("cannot create the directory for {path}: {source}")]
-    Directory { path: String, source: std::io::Error },
+    Directory {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot connect to PostgreSQL: {0}")]
     Postgres(String),
     #[error("migrations failed: {0}")]
@@ -37,7 +43,10 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        Self { pg_pool_size: 16, migrate: true }
+        Self {
+            pg_pool_size: 16,
+            migrate: true,
+        }
     }
 }
 
@@ -48,7 +57,10 @@ pub enum Location {
 }
 
 pub fn parse_url(url: &str) -> Result<Location, OpenError> {
-    if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
         if path.is_empty() {
             return Err(OpenError::UnsupportedUrl(url.to_owned()));
         }

@@ -57,7 +57,11 @@ pub(crate) fn pg(sqlite: &str) -> String {
 
 /// The same columns with the table alias `u.`.
 pub(crate) fn user_columns_aliased() -> String {
-    USER_COLUMNS.split(", ").map(|c| format!("u.{}", c.trim())).collect::<Vec<_>>().join(", ")
+    USER_COLUMNS
+        .split(", ")
+        .map(|c| format!("u.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub(crate) struct Sql {
@@ -68,7 +72,11 @@ pub(crate) struct Sql {
 
 impl Sql {
     pub fn new(dialect: Dialect) -> Self {
-        Self { text: String::new(), params: Vec::new(), dialect }
+        Self {
+            text: String::new(),
+            params: Vec::new(),
+            dialect,
+        }
     }
 
     /// Adds a parameter and returns its placeholder (numbered, so it can be used twice).
@@ -115,7 +123,10 @@ fn text_condition(sql: &mut Sql, field: TextField, op: TextOp, value: &str) {
     let cond = match op {
         TextOp::Equals => format!("{col} = {}", sql.bind(Param::Text(value.to_owned()))),
         TextOp::EqualsIgnoreCase => {
-            format!("lower({col}) = {}", sql.bind(Param::Text(value.to_lowercase())))
+            format!(
+                "lower({col}) = {}",
+                sql.bind(Param::Text(value.to_lowercase()))
+            )
         }
         TextOp::StartsWithIgnoreCase | TextOp::ContainsIgnoreCase | TextOp::EndsWithIgnoreCase => {
             let v = like_escape(&value.to_lowercase());
@@ -124,7 +135,10 @@ fn text_condition(sql: &mut Sql, field: TextField, op: TextOp, value: &str) {
                 TextOp::EndsWithIgnoreCase => format!("%{v}"),
                 _ => format!("%{v}%"),
             };
-            format!("lower({col}) LIKE {} ESCAPE '\\'", sql.bind(Param::Text(pattern)))
+            format!(
+                "lower({col}) LIKE {} ESCAPE '\\'",
+                sql.bind(Param::Text(pattern))
+            )
         }
         // Case-sensitive matching: SQLite's LIKE ignores ASCII case, so use plain string functions.
         TextOp::StartsWith => {
@@ -134,7 +148,9 @@ fn text_condition(sql: &mut Sql, field: TextField, op: TextOp, value: &str) {
         TextOp::EndsWith => {
             let p = sql.bind(Param::Text(value.to_owned()));
             match d {
-                Dialect::Sqlite => format!("(length({p}) = 0 OR substr({col}, -length({p})) = {p})"),
+                Dialect::Sqlite => {
+                    format!("(length({p}) = 0 OR substr({col}, -length({p})) = {p})")
+                }
                 Dialect::Postgres => format!("right({col}, length({p})) = {p}"),
             }
         }
@@ -156,10 +172,18 @@ pub(crate) fn user_filter(sql: &mut Sql, f: &UserFilter) {
         UserFilter::None => sql.push("1=0"),
         UserFilter::And(parts) | UserFilter::Or(parts) => {
             if parts.is_empty() {
-                sql.push(if matches!(f, UserFilter::And(_)) { "1=1" } else { "1=0" });
+                sql.push(if matches!(f, UserFilter::And(_)) {
+                    "1=1"
+                } else {
+                    "1=0"
+                });
                 return;
             }
-            let joiner = if matches!(f, UserFilter::And(_)) { " AND " } else { " OR " };
+            let joiner = if matches!(f, UserFilter::And(_)) {
+                " AND "
+            } else {
+                " OR "
+            };
             sql.push("(");
             for (i, p) in parts.iter().enumerate() {
                 if i > 0 {
@@ -192,7 +216,9 @@ pub(crate) fn user_filter(sql: &mut Sql, f: &UserFilter) {
         }
         UserFilter::InGroup(g) => {
             let p = sql.bind(Param::I64(g.0));
-            sql.push(&format!("id IN (SELECT user_id FROM user_group_members WHERE group_id = {p})"));
+            sql.push(&format!(
+                "id IN (SELECT user_id FROM user_group_members WHERE group_id = {p})"
+            ));
         }
         UserFilter::VisibleToGroupAdmin(admin) => {
             let p = sql.bind(Param::I64(admin.0));
@@ -226,8 +252,9 @@ pub(crate) fn user_filter(sql: &mut Sql, f: &UserFilter) {
             } else {
                 let p = sql.bind(Param::Text(role.clone()));
                 match sql.dialect {
-                    Dialect::Sqlite => sql
-                        .push(&format!("EXISTS (SELECT 1 FROM json_each(roles) WHERE value = {p})")),
+                    Dialect::Sqlite => sql.push(&format!(
+                        "EXISTS (SELECT 1 FROM json_each(roles) WHERE value = {p})"
+                    )),
                     Dialect::Postgres => sql.push(&format!("roles ? {p}")),
                 }
             }
@@ -292,7 +319,9 @@ pub(crate) fn groups_query(dialect: Dialect, q: &GroupQuery) -> Sql {
     }
     if let Some(m) = q.member {
         let p = sql.bind(Param::I64(m.0));
-        sql.push(&format!(" AND id IN (SELECT group_id FROM user_group_members WHERE user_id = {p})"));
+        sql.push(&format!(
+            " AND id IN (SELECT group_id FROM user_group_members WHERE user_id = {p})"
+        ));
     }
     if let Some(s) = &q.search {
         let p = sql.bind(Param::Text(format!("%{}%", like_escape(&s.to_lowercase()))));
@@ -331,7 +360,10 @@ mod tests {
         let s = users_query(Dialect::Sqlite, &q);
         assert!(s.text.contains("organization_id = ?1"), "{}", s.text);
         assert!(s.text.contains("LIKE ?2"));
-        assert!(s.text.ends_with("ORDER BY first_name DESC NULLS LAST, id DESC LIMIT ?3 OFFSET ?4"));
+        assert!(
+            s.text
+                .ends_with("ORDER BY first_name DESC NULLS LAST, id DESC LIMIT ?3 OFFSET ?4")
+        );
         assert_eq!(s.params[1], Param::Text("%a\\_b%".into()));
         let p = users_query(Dialect::Postgres, &q);
         assert!(p.text.contains("organization_id = $1"));

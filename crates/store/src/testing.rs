@@ -39,8 +39,9 @@ fn with_database(url: &str, db: &str) -> String {
 }
 
 async fn admin() -> Result<tokio_postgres::Client, String> {
-    let (client, conn) =
-        tokio_postgres::connect(&pg_admin_url(), NoTls).await.map_err(|e| e.to_string())?;
+    let (client, conn) = tokio_postgres::connect(&pg_admin_url(), NoTls)
+        .await
+        .map_err(|e| e.to_string())?;
     tokio::spawn(async move {
         let _ = conn.await;
     });
@@ -50,17 +51,30 @@ async fn admin() -> Result<tokio_postgres::Client, String> {
 /// Drops databases this prefix left behind in earlier runs whose process is gone.
 async fn clean_stale(client: &tokio_postgres::Client, prefix: &str) {
     let Ok(rows) = client
-        .query("SELECT datname FROM pg_database WHERE datname LIKE $1", &[&format!("{prefix}\\_%")])
+        .query(
+            "SELECT datname FROM pg_database WHERE datname LIKE $1",
+            &[&format!("{prefix}\\_%")],
+        )
         .await
     else {
         return;
     };
     for row in rows {
         let name: String = row.get(0);
-        let pid = name.trim_start_matches(prefix).trim_start_matches('_').split('_').next().unwrap_or("");
+        let pid = name
+            .trim_start_matches(prefix)
+            .trim_start_matches('_')
+            .split('_')
+            .next()
+            .unwrap_or("");
         let alive = !pid.is_empty() && std::path::Path::new(&format!("/proc/{pid}")).exists();
         if !alive {
-            let _ = client.execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"), &[]).await;
+            let _ = client
+                .execute(
+                    &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+                    &[],
+                )
+                .await;
         }
     }
 }
@@ -75,7 +89,10 @@ pub async fn fresh_pg_database(prefix: &str) -> Option<String> {
         Ok(c) => c,
         Err(e) => {
             if in_ci() {
-                panic!("PostgreSQL is required in CI but unreachable at {}: {e}", pg_admin_url());
+                panic!(
+                    "PostgreSQL is required in CI but unreachable at {}: {e}",
+                    pg_admin_url()
+                );
             }
             eprintln!(
                 "\n!!! PostgreSQL unreachable at {} ({e}): this PostgreSQL test did NOT run.\n",
@@ -90,7 +107,11 @@ pub async fn fresh_pg_database(prefix: &str) -> Option<String> {
             true
         })
         .await;
-    let name = format!("{prefix}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+    let name = format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
     client
         .execute(&format!("CREATE DATABASE \"{name}\""), &[])
         .await
@@ -104,8 +125,14 @@ mod tests {
 
     #[test]
     fn database_name_is_replaced() {
-        assert_eq!(with_database("postgres://u@h:5432/postgres", "x"), "postgres://u@h:5432/x");
-        assert_eq!(with_database("postgres://u@h/postgres?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
+        assert_eq!(
+            with_database("postgres://u@h:5432/postgres", "x"),
+            "postgres://u@h:5432/x"
+        );
+        assert_eq!(
+            with_database("postgres://u@h/postgres?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
         assert_eq!(with_database("postgres://u@h", "x"), "postgres://u@h/x");
     }
 }

@@ -22,12 +22,11 @@ impl Services {
     /// key from `bootstrap_token` or a new one.
     pub async fn bootstrap(&self, bootstrap_token: Option<&str>) -> Result<Bootstrapped> {
         let system = Principal::system();
-        let mut out =
-            Bootstrapped { created_default_org: false, new_admin_secret: None, used_bootstrap_token: false };
-        if self.store().organizations().await?.is_empty() {
-            self.create_organization(&system, DEFAULT_ORGANIZATION.to_owned()).await?;
-            out.created_default_org = true;
-        }
+        let mut out = Bootstrapped {
+            created_default_org: self.ensure_default_organization().await?,
+            new_admin_secret: None,
+            used_bootstrap_token: false,
+        };
         if !self.store().instance_admin_key_exists().await? {
             let draft = KeyDraft {
                 name: "instance admin (bootstrap)".to_owned(),
@@ -36,7 +35,8 @@ impl Services {
             };
             match bootstrap_token.filter(|t| !t.is_empty()) {
                 Some(token) => {
-                    self.create_key_with_secret(&system, draft, token.to_owned()).await?;
+                    self.create_key_with_secret(&system, draft, token.to_owned())
+                        .await?;
                     out.used_bootstrap_token = true;
                 }
                 None => {
@@ -46,5 +46,17 @@ impl Services {
             }
         }
         Ok(out)
+    }
+}
+
+impl Services {
+    /// Makes the `default` organization when there is none; true when it did.
+    pub async fn ensure_default_organization(&self) -> Result<bool> {
+        if self.store().organizations().await?.is_empty() {
+            self.create_organization(&Principal::system(), DEFAULT_ORGANIZATION.to_owned())
+                .await?;
+            return Ok(true);
+        }
+        Ok(false)
     }
 }

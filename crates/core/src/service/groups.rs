@@ -41,7 +41,13 @@ fn set<T: Clone>(patch: &Patch<T>, slot: &mut Option<T>) {
 }
 
 impl Services {
-    fn group_audit(&self, p: &Principal, g: &UserGroup, event_type: &str, fields: Vec<String>) -> Change {
+    fn group_audit(
+        &self,
+        p: &Principal,
+        g: &UserGroup,
+        event_type: &str,
+        fields: Vec<String>,
+    ) -> Change {
         Change::Audit(AuditEvent {
             org_id: Some(g.org_id),
             subject_type: "user_group".to_owned(),
@@ -57,7 +63,11 @@ impl Services {
     /// A group the caller can see: admins see their organization's groups, users the groups
     /// they belong to.
     async fn visible_group(&self, p: &Principal, id: GroupId) -> Result<UserGroup> {
-        let group = self.store().group(id).await?.ok_or(Error::NotFound(Entity::UserGroup))?;
+        let group = self
+            .store()
+            .group(id)
+            .await?
+            .ok_or(Error::NotFound(Entity::UserGroup))?;
         if p.is_admin_of(group.org_id) {
             return Ok(group);
         }
@@ -94,7 +104,10 @@ impl Services {
             return Err(Error::Invalid(vec![FieldError::required(Field::GroupName)]));
         };
         rights::may_administer_org(p, org, Entity::Organization)?;
-        self.store().organization(org).await?.ok_or(Error::NotFound(Entity::Organization))?;
+        self.store()
+            .organization(org)
+            .await?
+            .ok_or(Error::NotFound(Entity::Organization))?;
         let now = self.now();
         let id = GroupId(self.store().allocate_ids(IdKind::UserGroup, 1).await?[0]);
         let mut group = UserGroup {
@@ -112,12 +125,22 @@ impl Services {
         set(&draft.external_id, &mut group.external_id);
         let mut cs = ChangeSet::new();
         cs.push(Change::InsertGroup(group.clone()));
-        cs.push(self.group_audit(p, &group, "user_group.created", vec!["user_group".to_owned()]));
+        cs.push(self.group_audit(
+            p,
+            &group,
+            "user_group.created",
+            vec!["user_group".to_owned()],
+        ));
         self.store().commit(cs).await?;
         Ok(group)
     }
 
-    pub async fn update_group(&self, p: &Principal, id: GroupId, draft: GroupDraft) -> Result<UserGroup> {
+    pub async fn update_group(
+        &self,
+        p: &Principal,
+        id: GroupId,
+        draft: GroupDraft,
+    ) -> Result<UserGroup> {
         let current = self.writable_group(p, id).await?;
         if let Some(n) = &draft.name
             && n.trim().is_empty()
@@ -151,16 +174,26 @@ impl Services {
     }
 
     async fn members_of(&self, ids: &[GroupId]) -> Result<HashMap<GroupId, Vec<GroupMember>>> {
-        let mut map: HashMap<GroupId, Vec<GroupMember>> = ids.iter().map(|g| (*g, Vec::new())).collect();
+        let mut map: HashMap<GroupId, Vec<GroupMember>> =
+            ids.iter().map(|g| (*g, Vec::new())).collect();
         for (g, m) in self.store().group_members(ids).await? {
             map.entry(g).or_default().push(m);
         }
         Ok(map)
     }
 
-    pub async fn get_group(&self, p: &Principal, id: GroupId, include_users: bool) -> Result<GroupWithMembers> {
+    pub async fn get_group(
+        &self,
+        p: &Principal,
+        id: GroupId,
+        include_users: bool,
+    ) -> Result<GroupWithMembers> {
         let group = self.visible_group(p, id).await?;
-        let members = if include_users { self.members_of(&[id]).await?.remove(&id) } else { None };
+        let members = if include_users {
+            self.members_of(&[id]).await?.remove(&id)
+        } else {
+            None
+        };
         Ok(GroupWithMembers { group, members })
     }
 
@@ -194,14 +227,23 @@ impl Services {
         Ok(groups
             .into_iter()
             .map(|group| {
-                let m = if include_users { Some(members.remove(&group.id).unwrap_or_default()) } else { None };
+                let m = if include_users {
+                    Some(members.remove(&group.id).unwrap_or_default())
+                } else {
+                    None
+                };
                 GroupWithMembers { group, members: m }
             })
             .collect())
     }
 
     /// Adds users (or changes their admin flag when already members). All or nothing.
-    pub async fn add_members(&self, p: &Principal, id: GroupId, changes: Vec<MemberChange>) -> Result<()> {
+    pub async fn add_members(
+        &self,
+        p: &Principal,
+        id: GroupId,
+        changes: Vec<MemberChange>,
+    ) -> Result<()> {
         let group = self.writable_group(p, id).await?;
         let mut cs = ChangeSet::new();
         for c in &changes {
@@ -217,12 +259,19 @@ impl Services {
                     message: "Group and user do not belong to the same account".to_owned(),
                 });
             }
-            cs.push(Change::PutMember { group: id, user: c.user, group_admin: c.group_admin });
+            cs.push(Change::PutMember {
+                group: id,
+                user: c.user,
+                group_admin: c.group_admin,
+            });
         }
         if cs.is_empty() {
             return Ok(());
         }
-        let fields = changes.iter().map(|c| format!("member:{}", c.user)).collect();
+        let fields = changes
+            .iter()
+            .map(|c| format!("member:{}", c.user))
+            .collect();
         cs.push(self.group_audit(p, &group, "user_group.members_added", fields));
         self.store().commit(cs).await.map_err(|e| match e {
             // A user deleted between the check and the write.
@@ -232,11 +281,19 @@ impl Services {
     }
 
     /// Removes users from the group; users that are not members are ignored.
-    pub async fn remove_members(&self, p: &Principal, id: GroupId, users: Vec<UserId>) -> Result<()> {
+    pub async fn remove_members(
+        &self,
+        p: &Principal,
+        id: GroupId,
+        users: Vec<UserId>,
+    ) -> Result<()> {
         let group = self.writable_group(p, id).await?;
         let mut cs = ChangeSet::new();
         for u in &users {
-            cs.push(Change::RemoveMember { group: id, user: *u });
+            cs.push(Change::RemoveMember {
+                group: id,
+                user: *u,
+            });
         }
         if cs.is_empty() {
             return Ok(());

@@ -51,7 +51,9 @@ impl IdPool {
             self.buf = s.store().allocate_ids(IdKind::User, 64).await?;
             self.buf.reverse();
         }
-        self.buf.pop().ok_or_else(|| Error::internal(crate::error::Message("no ids allocated".into())))
+        self.buf
+            .pop()
+            .ok_or_else(|| Error::internal(crate::error::Message("no ids allocated".into())))
     }
 }
 
@@ -73,7 +75,10 @@ impl Services {
             )])
         })?;
         rights::may_administer_org(p, org, Entity::Organization)?;
-        self.store().organization(org).await?.ok_or(Error::NotFound(Entity::Organization))?;
+        self.store()
+            .organization(org)
+            .await?
+            .ok_or(Error::NotFound(Entity::Organization))?;
         Ok(org)
     }
 
@@ -126,13 +131,20 @@ impl Services {
             None => None,
         };
         let by_email = match &row.email {
-            Some(e) => self.store().find_user(org, UserKey::Email(&e.normalized())).await?,
+            Some(e) => {
+                self.store()
+                    .find_user(org, UserKey::Email(&e.normalized()))
+                    .await?
+            }
             None => None,
         };
         if let (Some(a), Some(b)) = (by_external, by_email)
             && a != b
         {
-            return Err(Error::AlreadyExists { what: Conflict::UserEmail, existing: Some(b.0) });
+            return Err(Error::AlreadyExists {
+                what: Conflict::UserEmail,
+                existing: Some(b.0),
+            });
         }
         let target = by_external.or(by_email);
         let (mut user, created, expected) = match target {
@@ -155,10 +167,15 @@ impl Services {
                 }
                 if row.email.is_none()
                     && let Some(ph) = &row.phone
-                    && let Some(existing) =
-                        self.store().find_user(org, UserKey::PhoneWithoutEmail(ph.as_str())).await?
+                    && let Some(existing) = self
+                        .store()
+                        .find_user(org, UserKey::PhoneWithoutEmail(ph.as_str()))
+                        .await?
                 {
-                    return Err(Error::AlreadyExists { what: Conflict::UserPhone, existing: Some(existing.0) });
+                    return Err(Error::AlreadyExists {
+                        what: Conflict::UserPhone,
+                        existing: Some(existing.0),
+                    });
                 }
                 let id = UserId(ids.next(self).await?);
                 let mut u = User::new(id, org, now);
@@ -207,21 +224,37 @@ impl Services {
         } else if user != before {
             user.sequence += 1;
             user.modified_at = now;
-            changes.push(Change::UpdateUser { user: user.clone(), expected_sequence: expected });
+            changes.push(Change::UpdateUser {
+                user: user.clone(),
+                expected_sequence: expected,
+            });
         } else {
-            return Ok(Planned { line: row.line, created: false, changes });
+            return Ok(Planned {
+                line: row.line,
+                created: false,
+                changes,
+            });
         }
         changes.push(Change::Audit(AuditEvent {
             org_id: Some(org),
             subject_type: "user".to_owned(),
             subject_id: user.id.0,
             sequence: Some(user.sequence),
-            event_type: if created { "user.imported" } else { "user.updated" }.to_owned(),
+            event_type: if created {
+                "user.imported"
+            } else {
+                "user.updated"
+            }
+            .to_owned(),
             actor: p.actor(),
             fields: vec!["import".to_owned()],
             created_at: now,
         }));
-        Ok(Planned { line: row.line, created, changes })
+        Ok(Planned {
+            line: row.line,
+            created,
+            changes,
+        })
     }
 
     /// Commits planned rows together; when that fails, row by row so one bad row does not sink
@@ -230,7 +263,12 @@ impl Services {
         if pending.is_empty() {
             return Ok(());
         }
-        let all = ChangeSet { changes: pending.iter().flat_map(|r| r.changes.iter().cloned()).collect() };
+        let all = ChangeSet {
+            changes: pending
+                .iter()
+                .flat_map(|r| r.changes.iter().cloned())
+                .collect(),
+        };
         let count = |outcome: &mut ImportOutcome, r: &Planned| {
             if r.created {
                 outcome.created += 1;
@@ -250,7 +288,13 @@ impl Services {
                     if r.changes.is_empty() {
                         continue;
                     }
-                    match self.store().commit(ChangeSet { changes: r.changes.clone() }).await {
+                    match self
+                        .store()
+                        .commit(ChangeSet {
+                            changes: r.changes.clone(),
+                        })
+                        .await
+                    {
                         Ok(()) => count(outcome, &r),
                         Err(e @ (Error::AlreadyExists { .. } | Error::Conflict)) => {
                             let error = match e {
@@ -260,7 +304,10 @@ impl Services {
                                 },
                                 e => e,
                             };
-                            outcome.errors.push(RowError { line: r.line, error });
+                            outcome.errors.push(RowError {
+                                line: r.line,
+                                error,
+                            });
                         }
                         Err(e) => return Err(e),
                     }

@@ -63,7 +63,11 @@ impl Services {
             };
             let mut inv = match current.clone() {
                 Some(i) if !i.is_expired(now) => i,
-                Some(i) => Invitation { token: new_token(), expires_at: now.plus(self.config().invitation_ttl), ..i },
+                Some(i) => Invitation {
+                    token: new_token(),
+                    expires_at: now.plus(self.config().invitation_ttl),
+                    ..i
+                },
                 None => fresh(),
             };
             if let Some(l) = req.language {
@@ -109,7 +113,10 @@ impl Services {
             next.sequence += 1;
             next.modified_at = now;
             let mut cs = ChangeSet::new();
-            cs.push(Change::UpdateUser { user: next.clone(), expected_sequence: user.sequence });
+            cs.push(Change::UpdateUser {
+                user: next.clone(),
+                expected_sequence: user.sequence,
+            });
             cs.push(Change::PutInvitation(inv.clone()));
             cs.push(Change::Audit(AuditEvent {
                 org_id: Some(user.org_id),
@@ -121,7 +128,8 @@ impl Services {
                 fields: vec!["invitation".to_owned()],
                 created_at: now,
             }));
-            for m in self.invitation_messages(&next, &inv, &org.name, req.send_email, req.send_sms) {
+            for m in self.invitation_messages(&next, &inv, &org.name, req.send_email, req.send_sms)
+            {
                 cs.push(Change::Outbox(m));
             }
             match self.store().commit(cs).await {
@@ -130,6 +138,8 @@ impl Services {
                 Err(e) => return Err(e),
             }
         }
-        Err(Error::Unavailable("too many concurrent changes to this user; try again".to_owned()))
+        Err(Error::Unavailable(
+            "too many concurrent changes to this user; try again".to_owned(),
+        ))
     }
 }

@@ -53,7 +53,9 @@ impl Services {
         }
         let org = if draft.instance_admin {
             if p.read_only || !p.is_instance_admin() {
-                return Err(Error::PermissionDenied("only an instance admin may make instance-admin keys"));
+                return Err(Error::PermissionDenied(
+                    "only an instance admin may make instance-admin keys",
+                ));
             }
             None
         } else {
@@ -65,7 +67,10 @@ impl Services {
                 )])
             })?;
             rights::may_administer_org(p, org, Entity::Organization)?;
-            self.store().organization(org).await?.ok_or(Error::NotFound(Entity::Organization))?;
+            self.store()
+                .organization(org)
+                .await?
+                .ok_or(Error::NotFound(Entity::Organization))?;
             if let Some(uid) = draft.user {
                 let user = self.store().user(uid).await?;
                 if user.is_none_or(|u| u.org_id != org) {
@@ -79,14 +84,21 @@ impl Services {
             id,
             name: draft.name,
             org_id: org,
-            user_id: if draft.instance_admin { None } else { draft.user },
+            user_id: if draft.instance_admin {
+                None
+            } else {
+                draft.user
+            },
             read_only: draft.read_only,
             instance_admin: draft.instance_admin,
             expires_at: draft.expiration,
             created_at: now,
         };
         let mut cs = ChangeSet::new();
-        cs.push(Change::InsertApiKey { key: key.clone(), secret_hash: hash_secret(&secret) });
+        cs.push(Change::InsertApiKey {
+            key: key.clone(),
+            secret_hash: hash_secret(&secret),
+        });
         cs.push(Change::Audit(AuditEvent {
             org_id: org,
             subject_type: "api_key".to_owned(),
@@ -106,12 +118,18 @@ impl Services {
         match p.org() {
             None => self.store().api_keys(None).await,
             Some(org) if p.is_admin_of(org) => self.store().api_keys(Some(org)).await,
-            Some(_) => Err(Error::PermissionDenied("only an organization admin may list API keys")),
+            Some(_) => Err(Error::PermissionDenied(
+                "only an organization admin may list API keys",
+            )),
         }
     }
 
     pub async fn delete_key(&self, p: &Principal, id: ApiKeyId) -> Result<()> {
-        let key = self.store().api_key(id).await?.ok_or(Error::NotFound(Entity::ApiKey))?;
+        let key = self
+            .store()
+            .api_key(id)
+            .await?
+            .ok_or(Error::NotFound(Entity::ApiKey))?;
         let visible = match (p.org(), key.org_id) {
             (None, _) => true,
             (Some(own), Some(org)) => own == org,

@@ -11,7 +11,10 @@ use crate::types::*;
 impl Services {
     /// The language to write to a user in: its preferred language if usher speaks it, else English.
     pub(crate) fn language_of(user: &User) -> Language {
-        user.preferred_language.as_deref().and_then(Language::from_tag).unwrap_or(Language::En)
+        user.preferred_language
+            .as_deref()
+            .and_then(Language::from_tag)
+            .unwrap_or(Language::En)
     }
 
     fn message(
@@ -36,7 +39,11 @@ impl Services {
     }
 
     /// A code for the user's current email address and the message that carries its link.
-    pub(crate) fn email_verification(&self, user: &User, email: &Email) -> (OneTimeCode, OutboxMessage) {
+    pub(crate) fn email_verification(
+        &self,
+        user: &User,
+        email: &Email,
+    ) -> (OneTimeCode, OutboxMessage) {
         let now = self.now();
         let code = new_code(self.config().code_length);
         let url = format!(
@@ -74,7 +81,11 @@ impl Services {
     }
 
     /// An SMS code for the user's current phone number.
-    pub(crate) fn phone_verification(&self, user: &User, phone: &Phone) -> (OneTimeCode, OutboxMessage) {
+    pub(crate) fn phone_verification(
+        &self,
+        user: &User,
+        phone: &Phone,
+    ) -> (OneTimeCode, OutboxMessage) {
         let now = self.now();
         let code = new_code(self.config().code_length);
         let row = OneTimeCode {
@@ -121,10 +132,24 @@ impl Services {
         });
         let mut out = Vec::new();
         if send_email && let Some(email) = inv.email.as_ref() {
-            out.push(self.message(Channel::Email, "invitation", inv.language, email.as_str(), user, params.clone()));
+            out.push(self.message(
+                Channel::Email,
+                "invitation",
+                inv.language,
+                email.as_str(),
+                user,
+                params.clone(),
+            ));
         }
         if send_sms && let Some(phone) = inv.phone.as_ref() {
-            out.push(self.message(Channel::Sms, "invitation", inv.language, phone.as_str(), user, params));
+            out.push(self.message(
+                Channel::Sms,
+                "invitation",
+                inv.language,
+                phone.as_str(),
+                user,
+                params,
+            ));
         }
         out
     }

@@ -74,7 +74,14 @@ const MAX_RETRIES: usize = 8;
 impl Services {
     pub fn new(store: Arc<dyn Store>, clock: SharedClock, config: CoreConfig) -> Self {
         let auth = Authenticator::new(store.clone(), clock.clone(), AuthCache::new());
-        Self { inner: Arc::new(Inner { store, clock, auth, config }) }
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                clock,
+                auth,
+                config,
+            }),
+        }
     }
 
     pub fn store(&self) -> &dyn Store {

@@ -14,11 +14,18 @@ impl Services {
             return Err(Error::Invalid(vec![FieldError::required(Field::Name)]));
         }
         if p.read_only || !p.is_instance_admin() {
-            return Err(Error::PermissionDenied("only an instance admin may create organizations"));
+            return Err(Error::PermissionDenied(
+                "only an instance admin may create organizations",
+            ));
         }
         let now = self.now();
         let id = OrgId(self.store().allocate_ids(IdKind::Organization, 1).await?[0]);
-        let org = Organization { id, name, created_at: now, modified_at: now };
+        let org = Organization {
+            id,
+            name,
+            created_at: now,
+            modified_at: now,
+        };
         let mut cs = ChangeSet::new();
         cs.push(Change::InsertOrganization(org.clone()));
         cs.push(Change::Audit(AuditEvent {
@@ -40,7 +47,10 @@ impl Services {
         if !p.can_see_org(id) {
             return Err(Error::NotFound(Entity::Organization));
         }
-        self.store().organization(id).await?.ok_or(Error::NotFound(Entity::Organization))
+        self.store()
+            .organization(id)
+            .await?
+            .ok_or(Error::NotFound(Entity::Organization))
     }
 
     /// The caller's own organization; not found for a principal with none.

@@ -171,7 +171,13 @@ pub struct UserList {
     pub total: Option<u64>,
 }
 
-fn audit(user: &User, event_type: &str, p: &Principal, fields: Vec<String>, now: Timestamp) -> Change {
+fn audit(
+    user: &User,
+    event_type: &str,
+    p: &Principal,
+    fields: Vec<String>,
+    now: Timestamp,
+) -> Change {
     Change::Audit(AuditEvent {
         org_id: Some(user.org_id),
         subject_type: "user".to_owned(),
@@ -243,8 +249,14 @@ impl Services {
     /// Turns a unique violation on a user's email or phone into a conflict naming the existing user.
     async fn with_existing(&self, err: Error, org: OrgId, user: &User) -> Error {
         match err {
-            Error::AlreadyExists { what: what @ (Conflict::UserEmail | Conflict::UserPhone), .. } => {
-                let existing = match self.duplicate_of(org, user.email.as_ref(), user.phone.as_ref()).await {
+            Error::AlreadyExists {
+                what: what @ (Conflict::UserEmail | Conflict::UserPhone),
+                ..
+            } => {
+                let existing = match self
+                    .duplicate_of(org, user.email.as_ref(), user.phone.as_ref())
+                    .await
+                {
                     Ok(found) => found.map(|(_, id)| id.0),
                     Err(e) => return e,
                 };
@@ -255,7 +267,12 @@ impl Services {
     }
 
     /// The group a user joins: it must exist, be visible, and be in the user's organization.
-    async fn group_for_join(&self, p: &Principal, org: OrgId, join: GroupJoin) -> Result<UserGroup> {
+    async fn group_for_join(
+        &self,
+        p: &Principal,
+        org: OrgId,
+        join: GroupJoin,
+    ) -> Result<UserGroup> {
         let group = self
             .store()
             .group(join.group)
@@ -325,8 +342,11 @@ impl Services {
         if !p.can_see_org(org) {
             return Err(Error::NotFound(Entity::Organization));
         }
-        let organization =
-            self.store().organization(org).await?.ok_or(Error::NotFound(Entity::Organization))?;
+        let organization = self
+            .store()
+            .organization(org)
+            .await?
+            .ok_or(Error::NotFound(Entity::Organization))?;
         rights::may_create_user(
             self.store(),
             p,
@@ -338,10 +358,14 @@ impl Services {
         if let Some(join) = input.group {
             self.group_for_join(p, org, join).await?;
         }
-        if let Some((what, id)) =
-            self.duplicate_of(org, input.email.as_ref(), input.phone.as_ref()).await?
+        if let Some((what, id)) = self
+            .duplicate_of(org, input.email.as_ref(), input.phone.as_ref())
+            .await?
         {
-            return Err(Error::AlreadyExists { what, existing: Some(id.0) });
+            return Err(Error::AlreadyExists {
+                what,
+                existing: Some(id.0),
+            });
         }
         let id = UserId(self.store().allocate_ids(IdKind::User, 1).await?[0]);
 
@@ -358,9 +382,13 @@ impl Services {
         user.last_name = input.last_name;
         user.nick_name = input.nick_name;
         user.display_name = input.display_name;
-        user.preferred_language = input
-            .preferred_language
-            .or_else(|| input.invitation.as_ref().and_then(|i| i.language).map(|l| l.as_str().to_owned()));
+        user.preferred_language = input.preferred_language.or_else(|| {
+            input
+                .invitation
+                .as_ref()
+                .and_then(|i| i.language)
+                .map(|l| l.as_str().to_owned())
+        });
         user.gender = input.gender.unwrap_or(Gender::Unspecified);
         user.email = input.email;
         user.email_verified = input.email_verified && user.email.is_some();
@@ -384,12 +412,18 @@ impl Services {
         let mut cs = ChangeSet::new();
         cs.push(Change::InsertUser(user.clone()));
         if let Some(join) = input.group {
-            cs.push(Change::PutMember { group: join.group, user: id, group_admin: join.admin });
+            cs.push(Change::PutMember {
+                group: join.group,
+                user: id,
+                group_admin: join.admin,
+            });
         }
         let invitation = input.invitation.as_ref().map(|req| Invitation {
             user_id: id,
             token: new_token(),
-            expires_at: req.expiration.unwrap_or_else(|| now.plus(self.config().invitation_ttl)),
+            expires_at: req
+                .expiration
+                .unwrap_or_else(|| now.plus(self.config().invitation_ttl)),
             language: req.language.unwrap_or(Language::En),
             email: user.email.clone(),
             phone: user.phone.clone(),
@@ -398,18 +432,38 @@ impl Services {
             accepted_at: None,
             created_at: now,
         });
-        cs.push(audit(&user, "user.created", p, vec!["user".to_owned()], now));
+        cs.push(audit(
+            &user,
+            "user.created",
+            p,
+            vec!["user".to_owned()],
+            now,
+        ));
         if let (Some(inv), Some(req)) = (&invitation, &input.invitation) {
             cs.push(Change::PutInvitation(inv.clone()));
-            for m in self.invitation_messages(&user, inv, &organization.name, req.send_email, req.send_sms) {
+            for m in self.invitation_messages(
+                &user,
+                inv,
+                &organization.name,
+                req.send_email,
+                req.send_sms,
+            ) {
                 cs.push(Change::Outbox(m));
             }
         }
-        self.push_verifications(&mut cs, &user, user.email_verify_requested, user.phone_verify_requested);
+        self.push_verifications(
+            &mut cs,
+            &user,
+            user.email_verify_requested,
+            user.phone_verify_requested,
+        );
 
         match self.store().commit(cs.clone()).await {
             Ok(()) => Ok(Created { user, invitation }),
-            Err(Error::AlreadyExists { what: Conflict::Username, .. }) if !explicit_username => {
+            Err(Error::AlreadyExists {
+                what: Conflict::Username,
+                ..
+            }) if !explicit_username => {
                 // The address is another organization's username: fall back to `user-{id}`.
                 let fallback = format!("user-{id}");
                 for c in &mut cs.changes {
@@ -448,8 +502,16 @@ impl Services {
     }
 
     /// A visible user, or not found.
-    pub async fn visible_user(&self, p: &Principal, id: UserId) -> Result<(User, rights::Relation)> {
-        let user = self.store().user(id).await?.ok_or(Error::NotFound(Entity::User))?;
+    pub async fn visible_user(
+        &self,
+        p: &Principal,
+        id: UserId,
+    ) -> Result<(User, rights::Relation)> {
+        let user = self
+            .store()
+            .user(id)
+            .await?
+            .ok_or(Error::NotFound(Entity::User))?;
         let rel = rights::see_user(self.store(), p, &user).await?;
         Ok((user, rel))
     }
@@ -464,10 +526,20 @@ impl Services {
     pub async fn list_users(&self, p: &Principal, q: UserListQuery) -> Result<UserList> {
         let visible = match p.role {
             Role::InstanceAdmin => UserFilter::All,
-            Role::OrgAdmin { org } | Role::User { org, super_user: true, .. } => UserFilter::Org(org),
-            Role::User { id, org, super_user: false } => {
-                UserFilter::And(vec![UserFilter::Org(org), UserFilter::VisibleToGroupAdmin(id)])
-            }
+            Role::OrgAdmin { org }
+            | Role::User {
+                org,
+                super_user: true,
+                ..
+            } => UserFilter::Org(org),
+            Role::User {
+                id,
+                org,
+                super_user: false,
+            } => UserFilter::And(vec![
+                UserFilter::Org(org),
+                UserFilter::VisibleToGroupAdmin(id),
+            ]),
         };
         let mut filter = visible.and(q.filter);
         if let Some(org) = q.org {
@@ -484,7 +556,11 @@ impl Services {
             limit: q.limit,
         };
         let users = self.store().users(&query).await?;
-        let total = if q.with_total { Some(self.store().count_users(&query.filter).await?) } else { None };
+        let total = if q.with_total {
+            Some(self.store().count_users(&query.filter).await?)
+        } else {
+            None
+        };
         let mut invitations = if q.with_invitations && !users.is_empty() {
             let ids: Vec<UserId> = users.iter().map(|u| u.id).collect();
             self.store().invitations(&ids).await?
@@ -523,10 +599,26 @@ impl Services {
             let mut own = false;
             let mut other = false;
             let mut email_scope = false;
-            mark(patch.first_name.apply(&mut next.first_name), "first_name", &mut own);
-            mark(patch.last_name.apply(&mut next.last_name), "last_name", &mut own);
-            mark(patch.nick_name.apply(&mut next.nick_name), "nick_name", &mut own);
-            mark(patch.display_name.apply(&mut next.display_name), "display_name", &mut own);
+            mark(
+                patch.first_name.apply(&mut next.first_name),
+                "first_name",
+                &mut own,
+            );
+            mark(
+                patch.last_name.apply(&mut next.last_name),
+                "last_name",
+                &mut own,
+            );
+            mark(
+                patch.nick_name.apply(&mut next.nick_name),
+                "nick_name",
+                &mut own,
+            );
+            mark(
+                patch.display_name.apply(&mut next.display_name),
+                "display_name",
+                &mut own,
+            );
             mark(
                 patch.preferred_language.apply(&mut next.preferred_language),
                 "preferred_language",
@@ -564,17 +656,41 @@ impl Services {
                 mark(s != next.super_user, "super_user", &mut su);
                 next.super_user = s;
             }
-            mark(patch.external_id.apply(&mut next.external_id), "external_id", &mut other);
-            mark(patch.client_id.apply(&mut next.client_id), "client_id", &mut other);
-            mark(patch.description.apply(&mut next.description), "description", &mut other);
-            mark(patch.remarks.apply(&mut next.remarks), "remarks", &mut other);
+            mark(
+                patch.external_id.apply(&mut next.external_id),
+                "external_id",
+                &mut other,
+            );
+            mark(
+                patch.client_id.apply(&mut next.client_id),
+                "client_id",
+                &mut other,
+            );
+            mark(
+                patch.description.apply(&mut next.description),
+                "description",
+                &mut other,
+            );
+            mark(
+                patch.remarks.apply(&mut next.remarks),
+                "remarks",
+                &mut other,
+            );
             if patch.auto_remove_after.apply(&mut next.auto_remove_after) {
                 mark(true, "auto_remove_after", &mut other);
                 next.auto_remove_date = next.auto_remove_after.map(|p| p.after(now));
             }
             for (value, slot, name) in [
-                (patch.auto_email_match, &mut next.auto_email_match, "auto_email_match"),
-                (patch.require_email_match, &mut next.require_email_match, "require_email_match"),
+                (
+                    patch.auto_email_match,
+                    &mut next.auto_email_match,
+                    "auto_email_match",
+                ),
+                (
+                    patch.require_email_match,
+                    &mut next.require_email_match,
+                    "require_email_match",
+                ),
                 (
                     patch.email_match_credential_filter,
                     &mut next.email_match_credential_filter,
@@ -587,12 +703,18 @@ impl Services {
                 }
             }
             mark(
-                patch.auth_organization_id.apply(&mut next.auth_organization_id),
+                patch
+                    .auth_organization_id
+                    .apply(&mut next.auth_organization_id),
                 "auth_organization_id",
                 &mut other,
             );
             if let Some(attrs) = &patch.attributes {
-                mark(merge_attributes(&mut next.attributes, attrs), "attributes", &mut other);
+                mark(
+                    merge_attributes(&mut next.attributes, attrs),
+                    "attributes",
+                    &mut other,
+                );
             }
 
             let mut membership = None;
@@ -626,9 +748,16 @@ impl Services {
             next.modified_at = now;
 
             let mut cs = ChangeSet::new();
-            cs.push(Change::UpdateUser { user: next.clone(), expected_sequence: current.sequence });
+            cs.push(Change::UpdateUser {
+                user: next.clone(),
+                expected_sequence: current.sequence,
+            });
             if let Some(join) = membership {
-                cs.push(Change::PutMember { group: join.group, user: id, group_admin: join.admin });
+                cs.push(Change::PutMember {
+                    group: join.group,
+                    user: id,
+                    group_admin: join.admin,
+                });
                 fields.push("membership".to_owned());
             }
             cs.push(audit(&next, "user.updated", p, fields, now));
@@ -644,7 +773,9 @@ impl Services {
                 Err(e) => return Err(self.with_existing(e, next.org_id, &next).await),
             }
         }
-        Err(Error::Unavailable("too many concurrent changes to this user; try again".to_owned()))
+        Err(Error::Unavailable(
+            "too many concurrent changes to this user; try again".to_owned(),
+        ))
     }
 
     /// Removes the user with its credentials, codes, memberships and invitation; its audit
@@ -687,10 +818,16 @@ mod tests {
 
     #[test]
     fn attribute_merge_follows_rfc7396() {
-        let mut target = json!({"a": 1, "o": {"x": 1, "y": 2}}).as_object().unwrap().clone();
+        let mut target = json!({"a": 1, "o": {"x": 1, "y": 2}})
+            .as_object()
+            .unwrap()
+            .clone();
         let patch = json!({"a": null, "o": {"y": null, "z": 3}, "n": {"k": null, "j": 1}});
         assert!(merge_attributes(&mut target, patch.as_object().unwrap()));
-        assert_eq!(Value::Object(target.clone()), json!({"o": {"x": 1, "z": 3}, "n": {"j": 1}}));
+        assert_eq!(
+            Value::Object(target.clone()),
+            json!({"o": {"x": 1, "z": 3}, "n": {"j": 1}})
+        );
         let same = json!({"o": {"x": 1}});
         assert!(!merge_attributes(&mut target, same.as_object().unwrap()));
     }

@@ -40,25 +40,37 @@ fn boxed(p: &Param) -> Box<dyn ToSql + Sync + Send> {
 
 impl PgStore {
     pub async fn open(url: &str, opts: &StoreOptions) -> Result<Self, OpenError> {
-        let cfg = tokio_postgres::Config::from_str(url).map_err(|e| OpenError::Postgres(e.to_string()))?;
+        let cfg = tokio_postgres::Config::from_str(url)
+            .map_err(|e| OpenError::Postgres(e.to_string()))?;
         if opts.migrate {
             Self::migrate(url).await?;
         }
-        let mgr = Manager::from_config(cfg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let mgr = Manager::from_config(
+            cfg,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
         let pool = Pool::builder(mgr)
             .max_size(opts.pg_pool_size.max(1))
             .build()
             .map_err(|e| OpenError::Postgres(e.to_string()))?;
         // Fail at start, not at the first request, when the database is unreachable.
-        drop(pool.get().await.map_err(|e| OpenError::Postgres(e.to_string()))?);
+        drop(
+            pool.get()
+                .await
+                .map_err(|e| OpenError::Postgres(e.to_string()))?,
+        );
         Ok(Self { pool })
     }
 
     /// Applies pending migrations, holding an advisory lock so that instances starting together
     /// do not race.
     pub async fn migrate(url: &str) -> Result<(), OpenError> {
-        let (mut client, conn) =
-            tokio_postgres::connect(url, NoTls).await.map_err(|e| OpenError::Postgres(e.to_string()))?;
+        let (mut client, conn) = tokio_postgres::connect(url, NoTls)
+            .await
+            .map_err(|e| OpenError::Postgres(e.to_string()))?;
         let task = tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::warn!(error = %e, "migration connection ended");
@@ -73,31 +85,47 @@ impl PgStore {
             .await
             .map(|_| ())
             .map_err(|e| OpenError::Migration(e.to_string()));
-        let _ = client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]).await;
+        let _ = client
+            .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+            .await;
         drop(client);
         let _ = task.await;
         result
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object> {
-        self.pool.get().await.map_err(|e| Error::Unavailable(format!("database connection: {e}")))
+        self.pool
+            .get()
+            .await
+            .map_err(|e| Error::Unavailable(format!("database connection: {e}")))
     }
 
     async fn query_sql(&self, s: &sql::Sql) -> Result<Vec<tokio_postgres::Row>> {
         let c = self.client().await?;
         let st = c.prepare_cached(&s.text).await.map_err(map_err)?;
         let params: Vec<Box<dyn ToSql + Sync + Send>> = s.params.iter().map(boxed).collect();
-        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|b| b.as_ref() as &(dyn ToSql + Sync)).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> = params
+            .iter()
+            .map(|b| b.as_ref() as &(dyn ToSql + Sync))
+            .collect();
         c.query(&st, &refs).await.map_err(map_err)
     }
 
-    async fn query(&self, q: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<tokio_postgres::Row>> {
+    async fn query(
+        &self,
+        q: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<tokio_postgres::Row>> {
         let c = self.client().await?;
         let st = c.prepare_cached(q).await.map_err(map_err)?;
         c.query(&st, params).await.map_err(map_err)
     }
 
-    async fn query_opt(&self, q: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Option<tokio_postgres::Row>> {
+    async fn query_opt(
+        &self,
+        q: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<tokio_postgres::Row>> {
         let c = self.client().await?;
         let st = c.prepare_cached(q).await.map_err(map_err)?;
         c.query_opt(&st, params).await.map_err(map_err)
@@ -109,19 +137,44 @@ async fn apply_one(tx: &deadpool_postgres::Transaction<'_>, c: &Change) -> Resul
     match c {
         Change::InsertOrganization(o) => {
             let st = exec("INSERT INTO organizations (id, name, created_at, modified_at) VALUES ($1, $2, $3, $4)").await?;
-            tx.execute(&st, &[&o.id.0, &o.name, &o.created_at.nanos(), &o.modified_at.nanos()]).await.map_err(map_err)?;
+            tx.execute(
+                &st,
+                &[
+                    &o.id.0,
+                    &o.name,
+                    &o.created_at.nanos(),
+                    &o.modified_at.nanos(),
+                ],
+            )
+            .await
+            .map_err(map_err)?;
         }
         Change::InsertUser(u) => {
-            let st = tx.prepare_cached(&sql::pg(sql::INSERT_USER)).await.map_err(map_err)?;
+            let st = tx
+                .prepare_cached(&sql::pg(sql::INSERT_USER))
+                .await
+                .map_err(map_err)?;
             let p = rows::user_params(u);
-            let refs: Vec<&(dyn ToSql + Sync)> = p.iter().map(|b| b.as_ref() as &(dyn ToSql + Sync)).collect();
+            let refs: Vec<&(dyn ToSql + Sync)> = p
+                .iter()
+                .map(|b| b.as_ref() as &(dyn ToSql + Sync))
+                .collect();
             tx.execute(&st, &refs).await.map_err(map_err)?;
         }
-        Change::UpdateUser { user, expected_sequence } => {
-            let st = tx.prepare_cached(&sql::pg(sql::UPDATE_USER)).await.map_err(map_err)?;
+        Change::UpdateUser {
+            user,
+            expected_sequence,
+        } => {
+            let st = tx
+                .prepare_cached(&sql::pg(sql::UPDATE_USER))
+                .await
+                .map_err(map_err)?;
             let mut p = rows::user_params(user);
             p.push(Box::new(*expected_sequence));
-            let refs: Vec<&(dyn ToSql + Sync)> = p.iter().map(|b| b.as_ref() as &(dyn ToSql + Sync)).collect();
+            let refs: Vec<&(dyn ToSql + Sync)> = p
+                .iter()
+                .map(|b| b.as_ref() as &(dyn ToSql + Sync))
+                .collect();
             if tx.execute(&st, &refs).await.map_err(map_err)? == 0 {
                 return Err(Error::Conflict);
             }
@@ -191,25 +244,44 @@ async fn apply_one(tx: &deadpool_postgres::Transaction<'_>, c: &Change) -> Resul
                  external_id = $5, modified_at = $6 WHERE id = $1",
             )
             .await?;
-            tx.execute(&st, &[&g.id.0, &g.name, &g.description, &g.remarks, &g.external_id, &g.modified_at.nanos()])
-                .await
-                .map_err(map_err)?;
+            tx.execute(
+                &st,
+                &[
+                    &g.id.0,
+                    &g.name,
+                    &g.description,
+                    &g.remarks,
+                    &g.external_id,
+                    &g.modified_at.nanos(),
+                ],
+            )
+            .await
+            .map_err(map_err)?;
         }
         Change::DeleteGroup(id) => {
             let st = exec("DELETE FROM user_groups WHERE id = $1").await?;
             tx.execute(&st, &[&id.0]).await.map_err(map_err)?;
         }
-        Change::PutMember { group, user, group_admin } => {
+        Change::PutMember {
+            group,
+            user,
+            group_admin,
+        } => {
             let st = exec(
                 "INSERT INTO user_group_members (group_id, user_id, group_admin) VALUES ($1, $2, $3) \
                  ON CONFLICT (group_id, user_id) DO UPDATE SET group_admin = EXCLUDED.group_admin",
             )
             .await?;
-            tx.execute(&st, &[&group.0, &user.0, group_admin]).await.map_err(map_err)?;
+            tx.execute(&st, &[&group.0, &user.0, group_admin])
+                .await
+                .map_err(map_err)?;
         }
         Change::RemoveMember { group, user } => {
-            let st = exec("DELETE FROM user_group_members WHERE group_id = $1 AND user_id = $2").await?;
-            tx.execute(&st, &[&group.0, &user.0]).await.map_err(map_err)?;
+            let st =
+                exec("DELETE FROM user_group_members WHERE group_id = $1 AND user_id = $2").await?;
+            tx.execute(&st, &[&group.0, &user.0])
+                .await
+                .map_err(map_err)?;
         }
         Change::InsertApiKey { key, secret_hash } => {
             let st = exec(
@@ -323,13 +395,20 @@ impl Store for PgStore {
 
     async fn allocate_ids(&self, kind: IdKind, n: usize) -> Result<Vec<i64>> {
         let q = match kind {
-            IdKind::Organization => "SELECT nextval('organizations_id_seq') FROM generate_series(1, $1)",
+            IdKind::Organization => {
+                "SELECT nextval('organizations_id_seq') FROM generate_series(1, $1)"
+            }
             IdKind::User => "SELECT nextval('users_id_seq') FROM generate_series(1, $1)",
             IdKind::UserGroup => "SELECT nextval('user_groups_id_seq') FROM generate_series(1, $1)",
             IdKind::ApiKey => "SELECT nextval('api_keys_id_seq') FROM generate_series(1, $1)",
         };
         let n = i32::try_from(n).map_err(Error::internal)?;
-        Ok(self.query(q, &[&n]).await?.iter().map(|r| r.get::<_, i64>(0)).collect())
+        Ok(self
+            .query(q, &[&n])
+            .await?
+            .iter()
+            .map(|r| r.get::<_, i64>(0))
+            .collect())
     }
 
     async fn commit(&self, changes: ChangeSet) -> Result<()> {
@@ -346,14 +425,20 @@ impl Store for PgStore {
 
     async fn organization(&self, id: OrgId) -> Result<Option<Organization>> {
         Ok(self
-            .query_opt("SELECT id, name, created_at, modified_at FROM organizations WHERE id = $1", &[&id.0])
+            .query_opt(
+                "SELECT id, name, created_at, modified_at FROM organizations WHERE id = $1",
+                &[&id.0],
+            )
             .await?
             .map(|r| rows::organization(&r)))
     }
 
     async fn organizations(&self) -> Result<Vec<Organization>> {
         Ok(self
-            .query("SELECT id, name, created_at, modified_at FROM organizations ORDER BY id", &[])
+            .query(
+                "SELECT id, name, created_at, modified_at FROM organizations ORDER BY id",
+                &[],
+            )
             .await?
             .iter()
             .map(rows::organization)
@@ -362,17 +447,29 @@ impl Store for PgStore {
 
     async fn user(&self, id: UserId) -> Result<Option<User>> {
         let q = format!("SELECT {} FROM users WHERE id = $1", sql::USER_COLUMNS);
-        Ok(self.query_opt(&q, &[&id.0]).await?.map(|r| rows::user(&r, 0)))
+        Ok(self
+            .query_opt(&q, &[&id.0])
+            .await?
+            .map(|r| rows::user(&r, 0)))
     }
 
     async fn user_by_username(&self, username: &str) -> Result<Option<User>> {
-        let q = format!("SELECT {} FROM users WHERE lower(username) = $1", sql::USER_COLUMNS);
-        Ok(self.query_opt(&q, &[&username.to_lowercase()]).await?.map(|r| rows::user(&r, 0)))
+        let q = format!(
+            "SELECT {} FROM users WHERE lower(username) = $1",
+            sql::USER_COLUMNS
+        );
+        Ok(self
+            .query_opt(&q, &[&username.to_lowercase()])
+            .await?
+            .map(|r| rows::user(&r, 0)))
     }
 
     async fn find_user(&self, org: OrgId, key: UserKey<'_>) -> Result<Option<UserId>> {
         let (q, v) = match key {
-            UserKey::Email(e) => ("SELECT id FROM users WHERE organization_id = $1 AND email_lower = $2", e),
+            UserKey::Email(e) => (
+                "SELECT id FROM users WHERE organization_id = $1 AND email_lower = $2",
+                e,
+            ),
             UserKey::PhoneWithoutEmail(p) => (
                 "SELECT id FROM users WHERE organization_id = $1 AND phone = $2 AND email_lower IS NULL",
                 p,
@@ -382,12 +479,20 @@ impl Store for PgStore {
                 x,
             ),
         };
-        Ok(self.query_opt(q, &[&org.0, &v]).await?.map(|r| UserId(r.get(0))))
+        Ok(self
+            .query_opt(q, &[&org.0, &v])
+            .await?
+            .map(|r| UserId(r.get(0))))
     }
 
     async fn users(&self, q: &UserQuery) -> Result<Vec<User>> {
         let s = sql::users_query(Dialect::Postgres, q);
-        Ok(self.query_sql(&s).await?.iter().map(|r| rows::user(r, 0)).collect())
+        Ok(self
+            .query_sql(&s)
+            .await?
+            .iter()
+            .map(|r| rows::user(r, 0))
+            .collect())
     }
 
     async fn count_users(&self, filter: &UserFilter) -> Result<u64> {
@@ -397,8 +502,14 @@ impl Store for PgStore {
     }
 
     async fn invitation(&self, user: UserId) -> Result<Option<Invitation>> {
-        let q = format!("SELECT {} FROM invitations WHERE user_id = $1", rows::INVITATION_COLUMNS);
-        Ok(self.query_opt(&q, &[&user.0]).await?.map(|r| rows::invitation(&r)))
+        let q = format!(
+            "SELECT {} FROM invitations WHERE user_id = $1",
+            rows::INVITATION_COLUMNS
+        );
+        Ok(self
+            .query_opt(&q, &[&user.0])
+            .await?
+            .map(|r| rows::invitation(&r)))
     }
 
     async fn invitations(&self, users: &[UserId]) -> Result<Vec<Invitation>> {
@@ -406,13 +517,27 @@ impl Store for PgStore {
             return Ok(Vec::new());
         }
         let ids: Vec<i64> = users.iter().map(|u| u.0).collect();
-        let q = format!("SELECT {} FROM invitations WHERE user_id = ANY($1)", rows::INVITATION_COLUMNS);
-        Ok(self.query(&q, &[&ids]).await?.iter().map(rows::invitation).collect())
+        let q = format!(
+            "SELECT {} FROM invitations WHERE user_id = ANY($1)",
+            rows::INVITATION_COLUMNS
+        );
+        Ok(self
+            .query(&q, &[&ids])
+            .await?
+            .iter()
+            .map(rows::invitation)
+            .collect())
     }
 
     async fn invitation_by_token(&self, token: &str) -> Result<Option<Invitation>> {
-        let q = format!("SELECT {} FROM invitations WHERE token = $1", rows::INVITATION_COLUMNS);
-        Ok(self.query_opt(&q, &[&token]).await?.map(|r| rows::invitation(&r)))
+        let q = format!(
+            "SELECT {} FROM invitations WHERE token = $1",
+            rows::INVITATION_COLUMNS
+        );
+        Ok(self
+            .query_opt(&q, &[&token])
+            .await?
+            .map(|r| rows::invitation(&r)))
     }
 
     async fn group(&self, id: GroupId) -> Result<Option<UserGroup>> {
@@ -446,7 +571,13 @@ impl Store for PgStore {
             .await?
             .iter()
             .map(|r| {
-                (GroupId(r.get(0)), GroupMember { group_admin: r.get(1), user: rows::user(r, 2) })
+                (
+                    GroupId(r.get(0)),
+                    GroupMember {
+                        group_admin: r.get(1),
+                        user: rows::user(r, 2),
+                    },
+                )
             })
             .collect())
     }
@@ -485,13 +616,25 @@ impl Store for PgStore {
     }
 
     async fn api_key_by_secret_hash(&self, secret_hash: &str) -> Result<Option<ApiKey>> {
-        let q = format!("SELECT {} FROM api_keys WHERE secret_hash = $1", rows::API_KEY_COLUMNS);
-        Ok(self.query_opt(&q, &[&secret_hash]).await?.map(|r| rows::api_key(&r)))
+        let q = format!(
+            "SELECT {} FROM api_keys WHERE secret_hash = $1",
+            rows::API_KEY_COLUMNS
+        );
+        Ok(self
+            .query_opt(&q, &[&secret_hash])
+            .await?
+            .map(|r| rows::api_key(&r)))
     }
 
     async fn api_key(&self, id: ApiKeyId) -> Result<Option<ApiKey>> {
-        let q = format!("SELECT {} FROM api_keys WHERE id = $1", rows::API_KEY_COLUMNS);
-        Ok(self.query_opt(&q, &[&id.0]).await?.map(|r| rows::api_key(&r)))
+        let q = format!(
+            "SELECT {} FROM api_keys WHERE id = $1",
+            rows::API_KEY_COLUMNS
+        );
+        Ok(self
+            .query_opt(&q, &[&id.0])
+            .await?
+            .map(|r| rows::api_key(&r)))
     }
 
     async fn api_keys(&self, org: Option<OrgId>) -> Result<Vec<ApiKey>> {
@@ -499,11 +642,21 @@ impl Store for PgStore {
             "SELECT {} FROM api_keys WHERE $1::BIGINT IS NULL OR organization_id = $1 ORDER BY id",
             rows::API_KEY_COLUMNS
         );
-        Ok(self.query(&q, &[&org.map(|o| o.0)]).await?.iter().map(rows::api_key).collect())
+        Ok(self
+            .query(&q, &[&org.map(|o| o.0)])
+            .await?
+            .iter()
+            .map(rows::api_key)
+            .collect())
     }
 
     async fn instance_admin_key_exists(&self) -> Result<bool> {
-        let rows = self.query("SELECT EXISTS (SELECT 1 FROM api_keys WHERE instance_admin)", &[]).await?;
+        let rows = self
+            .query(
+                "SELECT EXISTS (SELECT 1 FROM api_keys WHERE instance_admin)",
+                &[],
+            )
+            .await?;
         Ok(rows.first().is_some_and(|r| r.get(0)))
     }
 

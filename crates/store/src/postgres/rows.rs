@@ -75,7 +75,11 @@ pub(super) fn user_params(u: &User) -> Vec<Box<dyn ToSql + Sync + Send>> {
         Box::new(u.email.as_ref().map(|e| e.as_str().to_owned())),
         Box::new(u.email_verified),
         Box::new(u.email_verify_requested),
-        Box::new(u.new_email_requested.as_ref().map(|e| e.as_str().to_owned())),
+        Box::new(
+            u.new_email_requested
+                .as_ref()
+                .map(|e| e.as_str().to_owned()),
+        ),
         Box::new(u.phone.as_ref().map(|p| p.as_str().to_owned())),
         Box::new(u.phone_verified),
         Box::new(u.phone_verify_requested),
@@ -102,8 +106,7 @@ pub(super) fn user_params(u: &User) -> Vec<Box<dyn ToSql + Sync + Send>> {
     ]
 }
 
-pub(super) const INVITATION_COLUMNS: &str =
-    "user_id, token, expires_at, language, email, phone, sent_email, sent_sms, accepted_at, created_at";
+pub(super) const INVITATION_COLUMNS: &str = "user_id, token, expires_at, language, email, phone, sent_email, sent_sms, accepted_at, created_at";
 
 pub(super) fn invitation(r: &Row) -> Invitation {
     Invitation {
@@ -134,7 +137,12 @@ pub(super) fn group(r: &Row) -> UserGroup {
 }
 
 pub(super) fn organization(r: &Row) -> Organization {
-    Organization { id: OrgId(r.get(0)), name: r.get(1), created_at: ts(r.get(2)), modified_at: ts(r.get(3)) }
+    Organization {
+        id: OrgId(r.get(0)),
+        name: r.get(1),
+        created_at: ts(r.get(2)),
+        modified_at: ts(r.get(3)),
+    }
 }
 
 pub(super) const API_KEY_COLUMNS: &str =
@@ -189,7 +197,11 @@ pub(super) fn outbox(r: &Row) -> OutboxRecord {
     OutboxRecord {
         message: OutboxMessage {
             id: r.get(0),
-            channel: if r.get::<_, &str>(1) == "sms" { Channel::Sms } else { Channel::Email },
+            channel: if r.get::<_, &str>(1) == "sms" {
+                Channel::Sms
+            } else {
+                Channel::Email
+            },
             template: r.get(2),
             language: Language::parse(r.get(3)).unwrap_or(Language::En),
             recipient: r.get(4),
@@ -215,7 +227,10 @@ pub(super) fn map_err(e: tokio_postgres::Error) -> Error {
                 "api_keys_secret_hash_key" => Conflict::ApiKeySecret,
                 _ => Conflict::Other,
             };
-            return Error::AlreadyExists { what, existing: None };
+            return Error::AlreadyExists {
+                what,
+                existing: None,
+            };
         }
         if code == "23503" {
             return Error::Conflict;

@@ -101,8 +101,10 @@ impl SqliteStore {
                 source,
             })?;
         }
-        let sqlite_err =
-            |source| OpenError::Sqlite { path: path.display().to_string(), source };
+        let sqlite_err = |source| OpenError::Sqlite {
+            path: path.display().to_string(),
+            source,
+        };
         let mut conn = Connection::open(&path).map_err(sqlite_err)?;
         conn.execute_batch(PRAGMAS).map_err(sqlite_err)?;
         if migrate {
@@ -116,15 +118,20 @@ impl SqliteStore {
             .map_err(|e| OpenError::Migration(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
             writer: tx,
-            readers: Arc::new(Readers { path, idle: Mutex::new(Vec::new()) }),
+            readers: Arc::new(Readers {
+                path,
+                idle: Mutex::new(Vec::new()),
+            }),
             next_ids,
         })
     }
 
     /// Applies pending migrations to the database at `path`.
     pub fn migrate(path: &Path) -> Result<(), OpenError> {
-        let sqlite_err =
-            |source| OpenError::Sqlite { path: path.display().to_string(), source };
+        let sqlite_err = |source| OpenError::Sqlite {
+            path: path.display().to_string(),
+            source,
+        };
         if let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
         {
@@ -147,7 +154,11 @@ impl SqliteStore {
 
     fn id_maxima(conn: &Connection) -> rusqlite::Result<[AtomicI64; 4]> {
         let max = |table: &str| -> rusqlite::Result<i64> {
-            conn.query_row(&format!("SELECT COALESCE(MAX(id), 0) FROM {table}"), [], |r| r.get(0))
+            conn.query_row(
+                &format!("SELECT COALESCE(MAX(id), 0) FROM {table}"),
+                [],
+                |r| r.get(0),
+            )
         };
         Ok([
             AtomicI64::new(max("organizations")?),
@@ -163,7 +174,9 @@ impl SqliteStore {
         f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T> {
         let readers = self.readers.clone();
-        tokio::task::spawn_blocking(move || readers.with(f)).await.map_err(Error::internal)?
+        tokio::task::spawn_blocking(move || readers.with(f))
+            .await
+            .map_err(Error::internal)?
     }
 
     fn users_by_sql(conn: &Connection, s: &sql::Sql) -> rusqlite::Result<Vec<User>> {
@@ -180,7 +193,9 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<()> {
-        self.readers.with(|c| c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))).map(|_| ())
+        self.readers
+            .with(|c| c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)))
+            .map(|_| ())
     }
 
     async fn allocate_ids(&self, kind: IdKind, n: usize) -> Result<Vec<i64>> {
@@ -197,14 +212,17 @@ impl Store for SqliteStore {
         self.writer
             .send(writer::Job { changes, reply })
             .map_err(|_| Error::Unavailable("the database writer has stopped".to_owned()))?;
-        rx.await.map_err(|_| Error::Unavailable("the database writer has stopped".to_owned()))?
+        rx.await
+            .map_err(|_| Error::Unavailable("the database writer has stopped".to_owned()))?
     }
 
     async fn organization(&self, id: OrgId) -> Result<Option<Organization>> {
         self.readers.with(|c| {
-            c.prepare_cached("SELECT id, name, created_at, modified_at FROM organizations WHERE id = ?1")?
-                .query_row(params![id.0], rows::organization)
-                .optional()
+            c.prepare_cached(
+                "SELECT id, name, created_at, modified_at FROM organizations WHERE id = ?1",
+            )?
+            .query_row(params![id.0], rows::organization)
+            .optional()
         })
     }
 
@@ -220,9 +238,12 @@ impl Store for SqliteStore {
 
     async fn user(&self, id: UserId) -> Result<Option<User>> {
         self.readers.with(|c| {
-            c.prepare_cached(&format!("SELECT {} FROM users WHERE id = ?1", sql::USER_COLUMNS))?
-                .query_row(params![id.0], rows::user)
-                .optional()
+            c.prepare_cached(&format!(
+                "SELECT {} FROM users WHERE id = ?1",
+                sql::USER_COLUMNS
+            ))?
+            .query_row(params![id.0], rows::user)
+            .optional()
         })
     }
 
@@ -240,7 +261,10 @@ impl Store for SqliteStore {
 
     async fn find_user(&self, org: OrgId, key: UserKey<'_>) -> Result<Option<UserId>> {
         let (q, v) = match key {
-            UserKey::Email(e) => ("SELECT id FROM users WHERE organization_id = ?1 AND email_lower = ?2", e),
+            UserKey::Email(e) => (
+                "SELECT id FROM users WHERE organization_id = ?1 AND email_lower = ?2",
+                e,
+            ),
             UserKey::PhoneWithoutEmail(p) => (
                 "SELECT id FROM users WHERE organization_id = ?1 AND phone = ?2 AND email_lower IS NULL",
                 p,
@@ -251,7 +275,10 @@ impl Store for SqliteStore {
             ),
         };
         self.readers.with(|c| {
-            c.prepare_cached(q)?.query_row(params![org.0, v], |r| r.get(0)).optional().map(|o| o.map(UserId))
+            c.prepare_cached(q)?
+                .query_row(params![org.0, v], |r| r.get(0))
+                .optional()
+                .map(|o| o.map(UserId))
         })
     }
 
@@ -264,7 +291,9 @@ impl Store for SqliteStore {
         let s = sql::users_count(Dialect::Sqlite, filter);
         self.heavy(move |c| {
             c.prepare_cached(&s.text)?
-                .query_row(params_from_iter(s.params.iter().map(bind)), |r| r.get::<_, i64>(0))
+                .query_row(params_from_iter(s.params.iter().map(bind)), |r| {
+                    r.get::<_, i64>(0)
+                })
                 .map(|n| n.max(0) as u64)
         })
         .await
@@ -398,9 +427,12 @@ impl Store for SqliteStore {
 
     async fn api_key(&self, id: ApiKeyId) -> Result<Option<ApiKey>> {
         self.readers.with(|c| {
-            c.prepare_cached(&format!("SELECT {} FROM api_keys WHERE id = ?1", rows::API_KEY_COLUMNS))?
-                .query_row(params![id.0], rows::api_key)
-                .optional()
+            c.prepare_cached(&format!(
+                "SELECT {} FROM api_keys WHERE id = ?1",
+                rows::API_KEY_COLUMNS
+            ))?
+            .query_row(params![id.0], rows::api_key)
+            .optional()
         })
     }
 
@@ -417,7 +449,11 @@ impl Store for SqliteStore {
 
     async fn instance_admin_key_exists(&self) -> Result<bool> {
         self.readers.with(|c| {
-            c.query_row("SELECT EXISTS (SELECT 1 FROM api_keys WHERE instance_admin = 1)", [], |r| r.get(0))
+            c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM api_keys WHERE instance_admin = 1)",
+                [],
+                |r| r.get(0),
+            )
         })
     }
 

@@ -59,8 +59,7 @@ pub(super) fn user_offset(r: &Row<'_>, o: usize) -> rusqlite::Result<User> {
     })
 }
 
-pub(super) const INVITATION_COLUMNS: &str =
-    "user_id, token, expires_at, language, email, phone, sent_email, sent_sms, accepted_at, created_at";
+pub(super) const INVITATION_COLUMNS: &str = "user_id, token, expires_at, language, email, phone, sent_email, sent_sms, accepted_at, created_at";
 
 pub(super) fn invitation(r: &Row<'_>) -> rusqlite::Result<Invitation> {
     Ok(Invitation {
@@ -125,7 +124,11 @@ pub(super) fn purpose(s: &str) -> CodePurpose {
 }
 
 pub(super) fn channel(s: &str) -> Channel {
-    if s == "sms" { Channel::Sms } else { Channel::Email }
+    if s == "sms" {
+        Channel::Sms
+    } else {
+        Channel::Email
+    }
 }
 
 /// Maps a SQLite error to the core's: unique violations by index, the rest internal.
@@ -135,7 +138,10 @@ pub(super) fn map_err(e: rusqlite::Error) -> Error {
     {
         let msg = msg.as_deref().unwrap_or_default();
         if msg.starts_with("UNIQUE") || msg.contains("_key") {
-            return Error::AlreadyExists { what: conflict_of(msg), existing: None };
+            return Error::AlreadyExists {
+                what: conflict_of(msg),
+                existing: None,
+            };
         }
         if msg.starts_with("FOREIGN KEY") {
             return Error::Conflict;

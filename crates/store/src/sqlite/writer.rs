@@ -42,7 +42,10 @@ pub(super) fn run(mut conn: Connection, rx: Receiver<Job>) {
 fn commit_batch(conn: &mut Connection, batch: &[Job]) -> Vec<Result<()>> {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         let msg = e.to_string();
-        return batch.iter().map(|_| Err(Error::Unavailable(msg.clone()))).collect();
+        return batch
+            .iter()
+            .map(|_| Err(Error::Unavailable(msg.clone())))
+            .collect();
     }
     let mut results = Vec::with_capacity(batch.len());
     for job in batch {
@@ -65,7 +68,10 @@ fn commit_batch(conn: &mut Connection, batch: &[Job]) -> Vec<Result<()>> {
         let _ = conn.execute_batch("ROLLBACK");
         let msg = e.to_string();
         tracing::error!(error = %msg, "sqlite commit failed");
-        return batch.iter().map(|_| Err(Error::Unavailable(msg.clone()))).collect();
+        return batch
+            .iter()
+            .map(|_| Err(Error::Unavailable(msg.clone())))
+            .collect();
     }
     results
 }
@@ -149,7 +155,10 @@ fn apply_one(conn: &Connection, c: &Change) -> std::result::Result<(), Step> {
             conn.prepare_cached(INSERT_USER)?
                 .execute(rusqlite::params_from_iter(p.iter().map(|b| b.as_ref())))?;
         }
-        Change::UpdateUser { user, expected_sequence } => {
+        Change::UpdateUser {
+            user,
+            expected_sequence,
+        } => {
             let mut p = user_params(user);
             p.push(Box::new(*expected_sequence));
             let n = conn
@@ -161,7 +170,8 @@ fn apply_one(conn: &Connection, c: &Change) -> std::result::Result<(), Step> {
         }
         Change::DeleteUser(id) => {
             // Memberships, invitation, codes and keys go by ON DELETE CASCADE.
-            conn.prepare_cached("DELETE FROM users WHERE id = ?1")?.execute(params![id.0])?;
+            conn.prepare_cached("DELETE FROM users WHERE id = ?1")?
+                .execute(params![id.0])?;
         }
         Change::PutInvitation(i) => {
             conn.prepare_cached(
@@ -187,7 +197,8 @@ fn apply_one(conn: &Connection, c: &Change) -> std::result::Result<(), Step> {
             ])?;
         }
         Change::DeleteInvitation(id) => {
-            conn.prepare_cached("DELETE FROM invitations WHERE user_id = ?1")?.execute(params![id.0])?;
+            conn.prepare_cached("DELETE FROM invitations WHERE user_id = ?1")?
+                .execute(params![id.0])?;
         }
         Change::InsertGroup(g) => {
             conn.prepare_cached(
@@ -210,12 +221,24 @@ fn apply_one(conn: &Connection, c: &Change) -> std::result::Result<(), Step> {
                 "UPDATE user_groups SET name = ?2, description = ?3, remarks = ?4, \
                  external_id = ?5, modified_at = ?6 WHERE id = ?1",
             )?
-            .execute(params![g.id.0, g.name, g.description, g.remarks, g.external_id, g.modified_at.nanos()])?;
+            .execute(params![
+                g.id.0,
+                g.name,
+                g.description,
+                g.remarks,
+                g.external_id,
+                g.modified_at.nanos()
+            ])?;
         }
         Change::DeleteGroup(id) => {
-            conn.prepare_cached("DELETE FROM user_groups WHERE id = ?1")?.execute(params![id.0])?;
+            conn.prepare_cached("DELETE FROM user_groups WHERE id = ?1")?
+                .execute(params![id.0])?;
         }
-        Change::PutMember { group, user, group_admin } => {
+        Change::PutMember {
+            group,
+            user,
+            group_admin,
+        } => {
             conn.prepare_cached(
                 "INSERT INTO user_group_members (group_id, user_id, group_admin) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (group_id, user_id) DO UPDATE SET group_admin = excluded.group_admin",
@@ -223,8 +246,10 @@ fn apply_one(conn: &Connection, c: &Change) -> std::result::Result<(), Step> {
             .execute(params![group.0, user.0, b(*group_admin)])?;
         }
         Change::RemoveMember { group, user } => {
-            conn.prepare_cached("DELETE FROM user_group_members WHERE group_id = ?1 AND user_id = ?2")?
-                .execute(params![group.0, user.0])?;
+            conn.prepare_cached(
+                "DELETE FROM user_group_members WHERE group_id = ?1 AND user_id = ?2",
+            )?
+            .execute(params![group.0, user.0])?;
         }
         Change::InsertApiKey { key, secret_hash } => {
             conn.prepare_cached(
@@ -244,7 +269,8 @@ fn apply_one(conn: &Connection, c: &Change) -> std::result::Result<(), Step> {
             ])?;
         }
         Change::DeleteApiKey(id) => {
-            conn.prepare_cached("DELETE FROM api_keys WHERE id = ?1")?.execute(params![id.0])?;
+            conn.prepare_cached("DELETE FROM api_keys WHERE id = ?1")?
+                .execute(params![id.0])?;
         }
         Change::PutCode(c) => {
             conn.prepare_cached(

@@ -1,0 +1,79 @@
+//! The Bold dialect: `/v2/users` and friends (apidoc.boldsmartlock.com). Bold owns the root of
+//! `/v2/users`; see `spec/bold.md` for how it shares paths with the Zitadel REST gateway.
+
+mod error;
+mod extract;
+mod groups;
+mod import;
+mod orgs;
+mod users;
+mod wire;
+
+pub use error::BoldError;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+
+use crate::{AppState, Limits};
+
+pub fn routes(limits: &Limits) -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v2/users",
+            get(users::list)
+                .post(users::create)
+                .merge(put(import::import).layer(DefaultBodyLimit::max(limits.import_body))),
+        )
+        .route(
+            "/v2/users/{id}",
+            get(users::get_one).put(users::update).delete(users::delete),
+        )
+        .route("/v2/users/{id}/invitation", put(users::update_invitation))
+        .route("/v1/user-groups", get(groups::list).post(groups::create))
+        .route(
+            "/v1/user-groups/{id}",
+            get(groups::get_one)
+                .put(groups::update)
+                .delete(groups::delete),
+        )
+        .route(
+            "/v1/user-groups/{id}/users",
+            post(groups::add_many).delete(groups::remove_many),
+        )
+        .route(
+            "/v1/user-groups/{id}/users/{user_id}",
+            post(groups::add_one).delete(groups::remove_one),
+        )
+        .route("/v1/organization", get(orgs::own))
+        .route("/v1/organizations", get(orgs::list).post(orgs::create))
+        .route("/v1/organizations/{id}", get(orgs::get_one))
+        .route("/v1/api-keys", get(orgs::list_keys).post(orgs::create_key))
+        .route("/v1/api-keys/{id}", axum::routing::delete(orgs::delete_key))
+}
+
+/// Unknown routes.
+pub async fn not_found() -> BoldError {
+    BoldError::new(StatusCode::NOT_FOUND, "NotFound", "Not found")
+}
+
+/// A known route with another method.
+pub async fn method_not_allowed() -> BoldError {
+    BoldError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "MethodNotAllowed",
+        "Method not allowed",
+    )
+}
+
+/// A handler panicked: answer like any internal error (the panic is logged by the layer).
+pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    BoldError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "InternalError",
+        "Internal error",
+    )
+    .into_response()
+}

@@ -1,0 +1,74 @@
+//! Layers around every route of every dialect: CORS and security headers on every response
+//! (errors, unknown routes and preflights included), preflight answers, request ids and tracing.
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+/// The twelve headers of the Bold seeds, exact names and values.
+pub const SECURITY_HEADERS: [(&str, &str); 12] = [
+    (
+        "access-control-expose-headers",
+        "authorization, content-type",
+    ),
+    (
+        "access-control-allow-headers",
+        "authorization, content-type",
+    ),
+    (
+        "access-control-allow-methods",
+        "GET, POST, DELETE, OPTIONS, PUT",
+    ),
+    ("access-control-allow-origin", "*"),
+    (
+        "strict-transport-security",
+        "max-age=31536000; includeSubDomains",
+    ),
+    ("x-frame-options", "SAMEORIGIN"),
+    ("x-content-type-options", "nosniff"),
+    ("x-xss-protection", "1; mode=block"),
+    (
+        "content-security-policy",
+        "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    ),
+    ("referrer-policy", "no-referrer"),
+    ("feature-policy", "self"),
+    ("permissions-policy", "interest-cohort=()"),
+];
+
+/// Adds the security headers a response does not set itself (a page may bring its own CSP).
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let headers = res.headers_mut();
+    for (name, value) in SECURITY_HEADERS {
+        let name = HeaderName::from_static(name);
+        if !headers.contains_key(&name) {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+    }
+    res
+}
+
+/// Answers CORS preflights for any path.
+async fn preflight(req: Request, next: Next) -> Response {
+    if req.method() == Method::OPTIONS {
+        let mut res = Response::new(Body::empty());
+        *res.status_mut() = StatusCode::OK;
+        return res;
+    }
+    next.run(req).await
+}
+
+pub fn apply(app: Router) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    app.layer(middleware::from_fn(preflight))
+        .layer(TraceLayer::new_for_http())
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(middleware::from_fn(security_headers))
+}

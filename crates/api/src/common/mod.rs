@@ -1,0 +1,6 @@
+//! What all dialects share.
+
+pub mod auth;
+pub mod health;
+pub mod layers;
+pub mod nullable;
