@@ -1,0 +1,13 @@
+//! The integration suite: the real server on 127.0.0.1:0 with a fresh database per test, every
+//! test on SQLite and on PostgreSQL (see `support::both_backends!`).
+
+#[macro_use]
+mod support;
+
+mod bold_groups;
+mod bold_import;
+mod bold_orgs_keys;
+mod bold_rights;
+mod bold_users;
+mod headers;
+mod operations;
