@@ -32,6 +32,35 @@ mod embedded {
 const PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;";
 
+/// Replaces SQLite's built-in `lower()`, which folds ASCII letters only, with Rust's Unicode
+/// `to_lowercase` on every connection of the store. The queries and the unique index on
+/// `lower(username)` compare it with values the core lower-cases in Rust (usernames, searches,
+/// `email_lower`), so `Ärger` and `ärger` must be the same name, as they are on PostgreSQL.
+///
+/// The index `users_username_key` is computed with this function, so write to the database only
+/// through usher (a plain `sqlite3` shell would compute a different key for non-ASCII names).
+fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    use rusqlite::types::{Value, ValueRef};
+    conn.create_scalar_function(
+        "lower",
+        1,
+        FunctionFlags::SQLITE_UTF8
+            | FunctionFlags::SQLITE_DETERMINISTIC
+            | FunctionFlags::SQLITE_INNOCUOUS,
+        |ctx| {
+            Ok(match ctx.get_raw(0) {
+                ValueRef::Null => Value::Null,
+                ValueRef::Integer(i) => Value::Text(i.to_string()),
+                ValueRef::Real(f) => Value::Text(f.to_string()),
+                ValueRef::Text(t) | ValueRef::Blob(t) => {
+                    Value::Text(String::from_utf8_lossy(t).to_lowercase())
+                }
+            })
+        },
+    )
+}
+
 /// Idle read connections kept open.
 const MAX_IDLE_READERS: usize = 16;
 
@@ -46,6 +75,7 @@ impl Readers {
             &self.path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
+        register_functions(&conn)?;
         conn.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA query_only = ON;")?;
         Ok(conn)
     }
@@ -106,6 +136,7 @@ impl SqliteStore {
             source,
         };
         let mut conn = Connection::open(&path).map_err(sqlite_err)?;
+        register_functions(&conn).map_err(sqlite_err)?;
         conn.execute_batch(PRAGMAS).map_err(sqlite_err)?;
         if migrate {
             Self::migrate_conn(&mut conn)?;
@@ -141,6 +172,7 @@ impl SqliteStore {
             })?;
         }
         let mut conn = Connection::open(path).map_err(sqlite_err)?;
+        register_functions(&conn).map_err(sqlite_err)?;
         conn.execute_batch(PRAGMAS).map_err(sqlite_err)?;
         Self::migrate_conn(&mut conn)
     }

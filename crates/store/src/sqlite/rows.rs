@@ -28,11 +28,11 @@ pub(super) fn user_offset(r: &Row<'_>, o: usize) -> rusqlite::Result<User> {
         display_name: r.get(o + 6)?,
         preferred_language: r.get(o + 7)?,
         gender: Gender::from_db(&r.get::<_, String>(o + 8)?),
-        email: r.get::<_, Option<String>>(9)?.map(Email::from_trusted),
+        email: r.get::<_, Option<String>>(o + 9)?.map(Email::from_trusted),
         email_verified: r.get(o + 10)?,
         email_verify_requested: r.get(o + 11)?,
-        new_email_requested: r.get::<_, Option<String>>(12)?.map(Email::from_trusted),
-        phone: r.get::<_, Option<String>>(13)?.map(Phone::from_trusted),
+        new_email_requested: r.get::<_, Option<String>>(o + 12)?.map(Email::from_trusted),
+        phone: r.get::<_, Option<String>>(o + 13)?.map(Phone::from_trusted),
         phone_verified: r.get(o + 14)?,
         phone_verify_requested: r.get(o + 15)?,
         password_hash: r.get(o + 16)?,
@@ -45,9 +45,9 @@ pub(super) fn user_offset(r: &Row<'_>, o: usize) -> rusqlite::Result<User> {
         description: r.get(o + 23)?,
         remarks: r.get(o + 24)?,
         auto_remove_after: r
-            .get::<_, Option<String>>(25)?
+            .get::<_, Option<String>>(o + 25)?
             .and_then(|s| RemovalPeriod::parse(&s).ok()),
-        auto_remove_date: r.get::<_, Option<i64>>(26)?.map(ts),
+        auto_remove_date: r.get::<_, Option<i64>>(o + 26)?.map(ts),
         auto_email_match: r.get(o + 27)?,
         require_email_match: r.get(o + 28)?,
         email_match_credential_filter: r.get(o + 29)?,
