@@ -5,6 +5,9 @@
 mod rows;
 
 use std::str::FromStr;
+use std::sync::LazyLock;
+
+use futures::future::try_join_all;
 
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -132,11 +135,67 @@ impl PgStore {
     }
 }
 
+static INSERT_USER_PG: LazyLock<String> = LazyLock::new(|| sql::pg(sql::INSERT_USER));
+static UPDATE_USER_PG: LazyLock<String> = LazyLock::new(|| sql::pg(sql::UPDATE_USER));
+const INSERT_ORGANIZATION: &str = "INSERT INTO organizations (id, name, created_at, modified_at) VALUES ($1, $2, $3, $4)";
+const DELETE_USER: &str = "DELETE FROM users WHERE id = $1";
+const PUT_INVITATION: &str = "INSERT INTO invitations (user_id, token, expires_at, language, email, phone, \
+                 sent_email, sent_sms, accepted_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                 ON CONFLICT (user_id) DO UPDATE SET token = EXCLUDED.token, \
+                 expires_at = EXCLUDED.expires_at, language = EXCLUDED.language, \
+                 email = EXCLUDED.email, phone = EXCLUDED.phone, sent_email = EXCLUDED.sent_email, \
+                 sent_sms = EXCLUDED.sent_sms, accepted_at = EXCLUDED.accepted_at, \
+                 created_at = EXCLUDED.created_at";
+const DELETE_INVITATION: &str = "DELETE FROM invitations WHERE user_id = $1";
+const INSERT_GROUP: &str = "INSERT INTO user_groups (id, organization_id, name, description, remarks, \
+                 external_id, created_at, modified_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+const UPDATE_GROUP: &str = "UPDATE user_groups SET name = $2, description = $3, remarks = $4, \
+                 external_id = $5, modified_at = $6 WHERE id = $1";
+const DELETE_GROUP: &str = "DELETE FROM user_groups WHERE id = $1";
+const PUT_MEMBER: &str = "INSERT INTO user_group_members (group_id, user_id, group_admin) VALUES ($1, $2, $3) \
+                 ON CONFLICT (group_id, user_id) DO UPDATE SET group_admin = EXCLUDED.group_admin";
+const REMOVE_MEMBER: &str = "DELETE FROM user_group_members WHERE group_id = $1 AND user_id = $2";
+const INSERT_API_KEY: &str = "INSERT INTO api_keys (id, name, organization_id, user_id, secret_hash, read_only, \
+                 instance_admin, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+const DELETE_API_KEY: &str = "DELETE FROM api_keys WHERE id = $1";
+const PUT_CODE: &str = "INSERT INTO one_time_codes (user_id, purpose, code_hash, target, expires_at, \
+                 attempts, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (user_id, purpose) DO UPDATE SET code_hash = EXCLUDED.code_hash, \
+                 target = EXCLUDED.target, expires_at = EXCLUDED.expires_at, \
+                 attempts = EXCLUDED.attempts, created_at = EXCLUDED.created_at";
+const INSERT_AUDIT: &str = "INSERT INTO audit_events (organization_id, subject_type, subject_id, sequence, \
+                 event_type, actor, fields, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+const INSERT_OUTBOX: &str = "INSERT INTO outbox_messages (id, channel, template, language, recipient, user_id, \
+                 params, status, attempts, next_attempt_at, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $8)";
+
+/// The statement a change runs.
+fn statement(c: &Change) -> &'static str {
+    match c {
+        Change::InsertOrganization(_) => INSERT_ORGANIZATION,
+        Change::InsertUser(_) => INSERT_USER_PG.as_str(),
+        Change::UpdateUser { .. } => UPDATE_USER_PG.as_str(),
+        Change::DeleteUser(_) => DELETE_USER,
+        Change::PutInvitation(_) => PUT_INVITATION,
+        Change::DeleteInvitation(_) => DELETE_INVITATION,
+        Change::InsertGroup(_) => INSERT_GROUP,
+        Change::UpdateGroup(_) => UPDATE_GROUP,
+        Change::DeleteGroup(_) => DELETE_GROUP,
+        Change::PutMember { .. } => PUT_MEMBER,
+        Change::RemoveMember { .. } => REMOVE_MEMBER,
+        Change::InsertApiKey { .. } => INSERT_API_KEY,
+        Change::DeleteApiKey(_) => DELETE_API_KEY,
+        Change::PutCode(_) => PUT_CODE,
+        Change::Audit(_) => INSERT_AUDIT,
+        Change::Outbox(_) => INSERT_OUTBOX,
+    }
+}
+
 async fn apply_one(tx: &deadpool_postgres::Transaction<'_>, c: &Change) -> Result<()> {
     let exec = |q: &'static str| async move { tx.prepare_cached(q).await.map_err(map_err) };
     match c {
         Change::InsertOrganization(o) => {
-            let st = exec("INSERT INTO organizations (id, name, created_at, modified_at) VALUES ($1, $2, $3, $4)").await?;
+            let st = exec(INSERT_ORGANIZATION).await?;
             tx.execute(
                 &st,
                 &[
@@ -180,19 +239,11 @@ async fn apply_one(tx: &deadpool_postgres::Transaction<'_>, c: &Change) -> Resul
             }
         }
         Change::DeleteUser(id) => {
-            let st = exec("DELETE FROM users WHERE id = $1").await?;
+            let st = exec(DELETE_USER).await?;
             tx.execute(&st, &[&id.0]).await.map_err(map_err)?;
         }
         Change::PutInvitation(i) => {
-            let st = exec(
-                "INSERT INTO invitations (user_id, token, expires_at, language, email, phone, \
-                 sent_email, sent_sms, accepted_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-                 ON CONFLICT (user_id) DO UPDATE SET token = EXCLUDED.token, \
-                 expires_at = EXCLUDED.expires_at, language = EXCLUDED.language, \
-                 email = EXCLUDED.email, phone = EXCLUDED.phone, sent_email = EXCLUDED.sent_email, \
-                 sent_sms = EXCLUDED.sent_sms, accepted_at = EXCLUDED.accepted_at, \
-                 created_at = EXCLUDED.created_at",
-            )
+            let st = exec(PUT_INVITATION)
             .await?;
             tx.execute(
                 &st,
@@ -213,14 +264,11 @@ async fn apply_one(tx: &deadpool_postgres::Transaction<'_>, c: &Change) -> Resul
             .map_err(map_err)?;
         }
         Change::DeleteInvitation(id) => {
-            let st = exec("DELETE FROM invitations WHERE user_id = $1").await?;
+            let st = exec(DELETE_INVITATION).await?;
             tx.execute(&st, &[&id.0]).await.map_err(map_err)?;
         }
         Change::InsertGroup(g) => {
-            let st = exec(
-                "INSERT INTO user_groups (id, organization_id, name, description, remarks, \
-                 external_id, created_at, modified_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
+            let st = exec(INSERT_GROUP)
             .await?;
             tx.execute(
                 &st,
@@ -239,10 +287,7 @@ async fn apply_one(tx: &deadpool_postgres::Transaction<'_>, c: &Change) -> Resul
             .map_err(map_err)?;
         }
         Change::UpdateGroup(g) => {
-            let st = exec(
-                "UPDATE user_groups SET name = $2, description = $3, remarks = $4, \
-                 external_id = $5, modified_at = $6 WHERE id = $1",
-            )
+            let st = exec(UPDATE_GROUP)
             .await?;
             tx.execute(
                 &st,
@@ -259,7 +304,7 @@ async fn apply_one(tx: &deadpool_postgres::Transaction<'_>, c: &Change) -> Resul
             .map_err(map_err)?;
         }
         Change::DeleteGroup(id) => {
-            let st = exec("DELETE FROM user_groups WHERE id = $1").await?;
+            let st = exec(DELETE_GROUP).await?;
             tx.execute(&st, &[&id.0]).await.map_err(map_err)?;
         }
         Change::PutMember {
@@ -267,10 +312,7 @@ async fn apply_one(tx: &deadpool_postgres::Transaction<'_>, c: &Change) -> Resul
             user,
             group_admin,
         } => {
-            let st = exec(
-                "INSERT INTO user_group_members (group_id, user_id, group_admin) VALUES ($1, $2, $3) \
-                 ON CONFLICT (group_id, user_id) DO UPDATE SET group_admin = EXCLUDED.group_admin",
-            )
+            let st = exec(PUT_MEMBER)
             .await?;
             tx.execute(&st, &[&group.0, &user.0, group_admin])
                 .await
@@ -278,16 +320,13 @@ async fn apply_one(tx: &deadpool_postgres::Transaction<'_>, c: &Change) -> Resul
         }
         Change::RemoveMember { group, user } => {
             let st =
-                exec("DELETE FROM user_group_members WHERE group_id = $1 AND user_id = $2").await?;
+                exec(REMOVE_MEMBER).await?;
             tx.execute(&st, &[&group.0, &user.0])
                 .await
                 .map_err(map_err)?;
         }
         Change::InsertApiKey { key, secret_hash } => {
-            let st = exec(
-                "INSERT INTO api_keys (id, name, organization_id, user_id, secret_hash, read_only, \
-                 instance_admin, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
+            let st = exec(INSERT_API_KEY)
             .await?;
             tx.execute(
                 &st,
@@ -307,17 +346,11 @@ async fn apply_one(tx: &deadpool_postgres::Transaction<'_>, c: &Change) -> Resul
             .map_err(map_err)?;
         }
         Change::DeleteApiKey(id) => {
-            let st = exec("DELETE FROM api_keys WHERE id = $1").await?;
+            let st = exec(DELETE_API_KEY).await?;
             tx.execute(&st, &[&id.0]).await.map_err(map_err)?;
         }
         Change::PutCode(c) => {
-            let st = exec(
-                "INSERT INTO one_time_codes (user_id, purpose, code_hash, target, expires_at, \
-                 attempts, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                 ON CONFLICT (user_id, purpose) DO UPDATE SET code_hash = EXCLUDED.code_hash, \
-                 target = EXCLUDED.target, expires_at = EXCLUDED.expires_at, \
-                 attempts = EXCLUDED.attempts, created_at = EXCLUDED.created_at",
-            )
+            let st = exec(PUT_CODE)
             .await?;
             tx.execute(
                 &st,
@@ -335,10 +368,7 @@ async fn apply_one(tx: &deadpool_postgres::Transaction<'_>, c: &Change) -> Resul
             .map_err(map_err)?;
         }
         Change::Audit(a) => {
-            let st = exec(
-                "INSERT INTO audit_events (organization_id, subject_type, subject_id, sequence, \
-                 event_type, actor, fields, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
+            let st = exec(INSERT_AUDIT)
             .await?;
             tx.execute(
                 &st,
@@ -357,11 +387,7 @@ async fn apply_one(tx: &deadpool_postgres::Transaction<'_>, c: &Change) -> Resul
             .map_err(map_err)?;
         }
         Change::Outbox(m) => {
-            let st = exec(
-                "INSERT INTO outbox_messages (id, channel, template, language, recipient, user_id, \
-                 params, status, attempts, next_attempt_at, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $8)",
-            )
+            let st = exec(INSERT_OUTBOX)
             .await?;
             tx.execute(
                 &st,
@@ -417,9 +443,13 @@ impl Store for PgStore {
         }
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(map_err)?;
-        for change in &changes.changes {
-            apply_one(&tx, change).await?;
-        }
+        // Prepare (or find cached) every statement first; then send all of them pipelined, in
+        // order, and wait for the answers together: one round trip for the whole change set.
+        let mut distinct: Vec<&'static str> = changes.changes.iter().map(statement).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        try_join_all(distinct.iter().map(|q| tx.prepare_cached(q))).await.map_err(map_err)?;
+        try_join_all(changes.changes.iter().map(|change| apply_one(&tx, change))).await?;
         tx.commit().await.map_err(map_err)
     }
 

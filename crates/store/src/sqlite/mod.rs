@@ -2,9 +2,10 @@
 //!
 //! One writer thread owns the only write connection and commits queued change sets in groups
 //! (see `writer`); reads run on a small pool of read-only connections. WAL mode with
-//! `synchronous=NORMAL` is durable across process crashes. Ids are allocated in memory from the
-//! table maxima, which is sound because one process owns the database file (run several
-//! instances on PostgreSQL).
+//! `synchronous=NORMAL` is durable across process crashes. Ids are allocated in memory, caught up
+//! with the table maxima at every allocation so that rows written by `usher admin …` beside a
+//! running server are not reused. One server process owns the file: run several instances on
+//! PostgreSQL.
 
 mod rows;
 mod writer;
@@ -231,8 +232,19 @@ impl Store for SqliteStore {
     }
 
     async fn allocate_ids(&self, kind: IdKind, n: usize) -> Result<Vec<i64>> {
+        // Catch up with rows another process wrote (`usher admin …` next to a running server);
+        // reading the largest rowid is a single index step.
+        let table = match kind {
+            IdKind::Organization => "SELECT COALESCE(MAX(id), 0) FROM organizations",
+            IdKind::User => "SELECT COALESCE(MAX(id), 0) FROM users",
+            IdKind::UserGroup => "SELECT COALESCE(MAX(id), 0) FROM user_groups",
+            IdKind::ApiKey => "SELECT COALESCE(MAX(id), 0) FROM api_keys",
+        };
+        let stored: i64 = self.readers.with(|c| c.prepare_cached(table)?.query_row([], |r| r.get(0)))?;
+        let counter = &self.next_ids[id_slot(kind)];
+        counter.fetch_max(stored, Ordering::SeqCst);
         let n = n as i64;
-        let first = self.next_ids[id_slot(kind)].fetch_add(n, Ordering::Relaxed) + 1;
+        let first = counter.fetch_add(n, Ordering::SeqCst) + 1;
         Ok((first..first + n).collect())
     }
 
