@@ -116,13 +116,19 @@ fn load(cli: &Cli, serve: Option<&ServeArgs>) -> Result<Config, String> {
     Config::layer(file, o)
 }
 
-fn init_logging(filter: &str) {
+/// Logs go to stdout for `serve`; the other commands log to stderr, so that their stdout is
+/// only their result (an id, a secret) and can be captured by scripts.
+fn init_logging(filter: &str, to_stderr: bool) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false)
-        .init();
+        .with_target(false);
+    if to_stderr {
+        fmt.with_writer(std::io::stderr).init();
+    } else {
+        fmt.init();
+    }
 }
 
 async fn shutdown_signal() {
@@ -223,12 +229,12 @@ async fn run(cli: Cli) -> Result<(), String> {
     match &cli.command {
         Command::Serve(args) => {
             let config = load(&cli, Some(args))?;
-            init_logging(&config.log);
+            init_logging(&config.log, false);
             serve(config).await
         }
         Command::Migrate => {
             let config = load(&cli, None)?;
-            init_logging(&config.log);
+            init_logging(&config.log, true);
             usher_store::open(
                 &config.database_url,
                 &usher_store::StoreOptions {
@@ -243,7 +249,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Admin { command } => {
             let config = load(&cli, None)?;
-            init_logging(cli.log.as_deref().unwrap_or("warn"));
+            init_logging(cli.log.as_deref().unwrap_or("warn"), true);
             let services = admin_services(&config).await?;
             let system = Principal::system();
             services

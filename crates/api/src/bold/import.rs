@@ -6,11 +6,12 @@
 //! row's line number.
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, State};
 use axum::http::StatusCode;
-use csv_async::{AsyncReaderBuilder, StringRecord, Trim};
-use futures::{StreamExt, TryStreamExt};
+use csv_async::{AsyncReaderBuilder, StringRecord, Terminator, Trim};
+use futures::{StreamExt, TryStreamExt, stream};
 use serde::{Deserialize, Serialize};
 use tokio_util::io::StreamReader;
 use usher_core::error::{Conflict, Error};
@@ -83,6 +84,7 @@ fn parse_row(
     let mut errors = Vec::new();
     let mut any = false;
     for (col, cell) in cols.iter().zip(rec.iter()) {
+        let cell = cell.trim();
         if cell.is_empty() {
             continue;
         }
@@ -169,6 +171,28 @@ fn read_error(e: &csv_async::Error) -> Option<BoldError> {
     }
 }
 
+/// CRLF and a lone CR to LF, across chunk boundaries (`after_cr`: the last byte seen was a CR).
+fn lf_only(chunk: Bytes, after_cr: &mut bool) -> Bytes {
+    if !*after_cr && !chunk.contains(&b'\r') {
+        return chunk;
+    }
+    let mut out = Vec::with_capacity(chunk.len());
+    for &b in chunk.iter() {
+        match b {
+            b'\r' => {
+                out.push(b'\n');
+                *after_cr = true;
+            }
+            b'\n' if *after_cr => *after_cr = false,
+            _ => {
+                out.push(b);
+                *after_cr = false;
+            }
+        }
+    }
+    Bytes::from(out)
+}
+
 /// `PUT /v2/users?organizationId=n` with a multipart CSV file → 200 `[row problems]`.
 pub(super) async fn import(
     State(state): State<AppState>,
@@ -202,10 +226,19 @@ pub(super) async fn import(
             Err(_) => return Err(BoldError::invalid("Invalid multipart body")),
         }
     };
-    let bytes = field.map_err(std::io::Error::other);
+    // Row numbers are the file's lines. csv-core notes a record's position before it skips blank
+    // lines and the `\n` of a CRLF, so the line is counted back from the end of the record
+    // instead: line endings become `\n`, and a final `\n` is appended so that every record, the
+    // last one too, ends with one.
+    let mut after_cr = false;
+    let bytes = field
+        .map_ok(move |chunk| lf_only(chunk, &mut after_cr))
+        .map_err(std::io::Error::other)
+        .chain(stream::iter([Ok(Bytes::from_static(b"\n"))]));
     let mut csv = AsyncReaderBuilder::new()
         .flexible(true)
-        .trim(Trim::All)
+        .trim(Trim::None)
+        .terminator(Terminator::Any(b'\n'))
         .create_reader(StreamReader::new(bytes));
     let header = match csv.headers().await {
         Ok(h) => h.clone(),
@@ -217,6 +250,7 @@ pub(super) async fn import(
     };
     let mut cols = Vec::with_capacity(header.len());
     for name in header.iter() {
+        let name = name.trim();
         match column(name) {
             Some(c) => cols.push(c),
             None => return Err(BoldError::invalid(format!("Unknown column: {name}"))),
@@ -230,11 +264,16 @@ pub(super) async fn import(
     let mut outcome = ImportOutcome::default();
     let mut out: Vec<RowProblem> = Vec::new();
     let mut batch = Vec::with_capacity(batch_size);
-    let mut records = csv.records();
-    while let Some(rec) = records.next().await {
-        match rec {
-            Ok(rec) => {
-                let line = rec.position().map_or(0, |p| p.line());
+    let mut rec = StringRecord::new();
+    loop {
+        let read = csv.read_record(&mut rec).await;
+        // The line after the record's terminating `\n`, less that `\n` and those inside cells.
+        let end_line = csv.position().line().saturating_sub(1);
+        match read {
+            Ok(false) => break,
+            Ok(true) => {
+                let inner = rec.as_slice().bytes().filter(|b| *b == b'\n').count() as u64;
+                let line = end_line.saturating_sub(inner);
                 match parse_row(&cols, &rec, line) {
                     Ok(Some(row)) => batch.push(row),
                     Ok(None) => {}
@@ -249,10 +288,9 @@ pub(super) async fn import(
                 if let Some(fatal) = read_error(&e) {
                     return Err(fatal);
                 }
-                let line = e.position().map_or(0, |p| p.line());
                 out.push(RowProblem {
                     message: format!("Invalid CSV row: {e}"),
-                    row: line,
+                    row: end_line,
                     user_id: None,
                 });
             }
@@ -284,6 +322,18 @@ pub(super) async fn import(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_endings_become_lf_across_chunks() {
+        let mut cr = false;
+        let a = lf_only(Bytes::from_static(b"a\r\nb\rc\r"), &mut cr);
+        assert!(cr);
+        let b = lf_only(Bytes::from_static(b"\nd\r\r\ne"), &mut cr);
+        assert!(!cr);
+        assert_eq!([a, b].concat(), b"a\nb\nc\nd\n\ne");
+        let plain = Bytes::from_static(b"x\ny\n");
+        assert_eq!(lf_only(plain.clone(), &mut cr), plain);
+    }
 
     #[test]
     fn rows_parse_and_report_each_bad_cell() {

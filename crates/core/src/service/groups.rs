@@ -62,7 +62,7 @@ impl Services {
 
     /// A group the caller can see: admins see their organization's groups, users the groups
     /// they belong to.
-    async fn visible_group(&self, p: &Principal, id: GroupId) -> Result<UserGroup> {
+    pub(crate) async fn visible_group(&self, p: &Principal, id: GroupId) -> Result<UserGroup> {
         let group = self
             .store()
             .group(id)
@@ -182,6 +182,26 @@ impl Services {
         Ok(map)
     }
 
+    /// Only the members the caller can see (a user sees itself, a group admin the members of
+    /// the groups it administers), so a member list never shows a user that would be 404.
+    async fn visible_members(
+        &self,
+        p: &Principal,
+        org: OrgId,
+        members: Vec<GroupMember>,
+    ) -> Result<Vec<GroupMember>> {
+        if p.is_admin_of(org) {
+            return Ok(members);
+        }
+        let mut visible = Vec::with_capacity(members.len());
+        for m in members {
+            if rights::relation(self.store(), p, &m.user).await?.sees() {
+                visible.push(m);
+            }
+        }
+        Ok(visible)
+    }
+
     pub async fn get_group(
         &self,
         p: &Principal,
@@ -190,7 +210,12 @@ impl Services {
     ) -> Result<GroupWithMembers> {
         let group = self.visible_group(p, id).await?;
         let members = if include_users {
-            self.members_of(&[id]).await?.remove(&id)
+            let all = self
+                .members_of(&[id])
+                .await?
+                .remove(&id)
+                .unwrap_or_default();
+            Some(self.visible_members(p, group.org_id, all).await?)
         } else {
             None
         };
@@ -224,17 +249,17 @@ impl Services {
         } else {
             HashMap::new()
         };
-        Ok(groups
-            .into_iter()
-            .map(|group| {
-                let m = if include_users {
-                    Some(members.remove(&group.id).unwrap_or_default())
-                } else {
-                    None
-                };
-                GroupWithMembers { group, members: m }
-            })
-            .collect())
+        let mut out = Vec::with_capacity(groups.len());
+        for group in groups {
+            let m = if include_users {
+                let all = members.remove(&group.id).unwrap_or_default();
+                Some(self.visible_members(p, group.org_id, all).await?)
+            } else {
+                None
+            };
+            out.push(GroupWithMembers { group, members: m });
+        }
+        Ok(out)
     }
 
     /// Adds users (or changes their admin flag when already members). All or nothing.

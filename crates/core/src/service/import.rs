@@ -62,6 +62,8 @@ struct Planned {
     line: u64,
     created: bool,
     changes: Vec<Change>,
+    /// Changes an existing user's `superUser`: cached credentials of that user must go.
+    super_user_changed: bool,
 }
 
 impl Services {
@@ -233,6 +235,7 @@ impl Services {
                 line: row.line,
                 created: false,
                 changes,
+                super_user_changed: false,
             });
         }
         changes.push(Change::Audit(AuditEvent {
@@ -254,12 +257,28 @@ impl Services {
             line: row.line,
             created,
             changes,
+            super_user_changed: !created && before.super_user != user.super_user,
         })
+    }
+
+    /// Commits planned rows, then forgets cached credentials if a row changed a `superUser`.
+    async fn flush(&self, pending: Vec<Planned>, outcome: &mut ImportOutcome) -> Result<()> {
+        let super_user_changed = pending.iter().any(|r| r.super_user_changed);
+        let result = self.commit_planned(pending, outcome).await;
+        if super_user_changed {
+            // Like `update_user`: a changed `superUser` takes effect on the user's next request.
+            self.auth().cache().clear();
+        }
+        result
     }
 
     /// Commits planned rows together; when that fails, row by row so one bad row does not sink
     /// the others.
-    async fn flush(&self, pending: Vec<Planned>, outcome: &mut ImportOutcome) -> Result<()> {
+    async fn commit_planned(
+        &self,
+        pending: Vec<Planned>,
+        outcome: &mut ImportOutcome,
+    ) -> Result<()> {
         if pending.is_empty() {
             return Ok(());
         }

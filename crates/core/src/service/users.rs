@@ -273,12 +273,8 @@ impl Services {
         org: OrgId,
         join: GroupJoin,
     ) -> Result<UserGroup> {
-        let group = self
-            .store()
-            .group(join.group)
-            .await?
-            .filter(|g| p.can_see_org(g.org_id))
-            .ok_or(Error::NotFound(Entity::UserGroup))?;
+        // Admins see their organization's groups, users only the groups they are in.
+        let group = self.visible_group(p, join.group).await?;
         if group.org_id != org {
             return Err(Error::FailedPrecondition {
                 code: "group_other_organization",

@@ -7,7 +7,9 @@ use usher_core::types::UserId;
 use crate::support::*;
 
 fn is_uuid_v4(s: &str) -> bool {
-    uuid::Uuid::parse_str(s).is_ok_and(|u| u.get_version_num() == 4) && s == s.to_lowercase() && s.len() == 36
+    uuid::Uuid::parse_str(s).is_ok_and(|u| u.get_version_num() == 4)
+        && s == s.to_lowercase()
+        && s.len() == 36
 }
 
 async fn create_answers_201_with_invitation_and_token(app: TestApp) {
@@ -22,10 +24,16 @@ async fn create_answers_201_with_invitation_and_token(app: TestApp) {
         .await;
     r.expect(201);
     let body = r.body.as_object().unwrap();
-    assert_eq!(body.keys().collect::<Vec<_>>(), ["userId", "invitation", "token"]);
+    assert_eq!(
+        body.keys().collect::<Vec<_>>(),
+        ["userId", "invitation", "token"]
+    );
     let token = r.body["token"].as_str().unwrap();
     assert!(is_uuid_v4(token), "{token}");
-    assert_eq!(r.body["invitation"]["url"], format!("{PUBLIC_URL}/invite/{token}"));
+    assert_eq!(
+        r.body["invitation"]["url"],
+        format!("{PUBLIC_URL}/invite/{token}")
+    );
     // Default lifetime: 72 hours from now (the injected clock).
     let expected = start_time().plus(chrono::Duration::hours(72)).rfc3339();
     assert_eq!(r.body["invitation"]["expiration"], expected);
@@ -50,31 +58,74 @@ async fn create_answers_201_with_invitation_and_token(app: TestApp) {
         })
     );
     // The key order is the documented one.
-    let keys: Vec<&str> = u.body.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+    let keys: Vec<&str> = u
+        .body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
     assert_eq!(
         keys,
         [
-            "id", "organizationId", "firstName", "lastName", "emailAddress", "emailAddressVerify",
-            "emailAddressVerified", "phoneNumber", "phoneNumberVerify", "phoneNumberVerified",
-            "superUser", "description", "remarks", "externalId", "clientId", "autoRemoveAfter",
-            "autoRemoveDate", "autoEmailMatch", "requireEmailMatch", "authOrganizationId",
-            "emailMatchCredentialFilter", "registered", "dateCreated", "dateModified", "invitation"
+            "id",
+            "organizationId",
+            "firstName",
+            "lastName",
+            "emailAddress",
+            "emailAddressVerify",
+            "emailAddressVerified",
+            "phoneNumber",
+            "phoneNumberVerify",
+            "phoneNumberVerified",
+            "superUser",
+            "description",
+            "remarks",
+            "externalId",
+            "clientId",
+            "autoRemoveAfter",
+            "autoRemoveDate",
+            "autoEmailMatch",
+            "requireEmailMatch",
+            "authOrganizationId",
+            "emailMatchCredentialFilter",
+            "registered",
+            "dateCreated",
+            "dateModified",
+            "invitation"
         ]
     );
 
     // The invitation email is in the outbox, committed with the user.
-    let outbox = app.services().store().outbox(Some(UserId(id))).await.unwrap();
+    let outbox = app
+        .services()
+        .store()
+        .outbox(Some(UserId(id)))
+        .await
+        .unwrap();
     assert_eq!(outbox.len(), 1);
     assert_eq!(outbox[0].message.template, "invitation");
     assert_eq!(outbox[0].message.language.as_str(), "nl");
     assert_eq!(outbox[0].message.recipient, "ann@example.com");
-    assert_eq!(outbox[0].message.params["url"], format!("{PUBLIC_URL}/invite/{token}"));
+    assert_eq!(
+        outbox[0].message.params["url"],
+        format!("{PUBLIC_URL}/invite/{token}")
+    );
 
     // Without an invitation the answer is only the id.
-    let r = app.post("/v2/users", &admin, json!({"firstName": "Bob"})).await;
+    let r = app
+        .post("/v2/users", &admin, json!({"firstName": "Bob"}))
+        .await;
     r.expect(201);
     assert_eq!(r.body, json!({"userId": id + 1}));
-    assert!(app.services().store().outbox(Some(UserId(id + 1))).await.unwrap().is_empty());
+    assert!(
+        app.services()
+            .store()
+            .outbox(Some(UserId(id + 1)))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn create_with_every_field(app: TestApp) {
@@ -110,7 +161,12 @@ async fn create_with_every_field(app: TestApp) {
     assert_eq!(b["emailMatchCredentialFilter"], true);
     assert_eq!(b["invitation"]["language"], "ar");
     assert_eq!(b["invitation"]["expiration"], "2026-03-20T11:53:02Z");
-    let outbox = app.services().store().outbox(Some(UserId(id))).await.unwrap();
+    let outbox = app
+        .services()
+        .store()
+        .outbox(Some(UserId(id)))
+        .await
+        .unwrap();
     assert_eq!(outbox.len(), 1);
     assert_eq!(outbox[0].message.channel, usher_core::model::Channel::Sms);
     assert_eq!(outbox[0].message.recipient, "+31850607337");
@@ -125,15 +181,30 @@ async fn create_sends_verifications_when_asked(app: TestApp) {
                    "phoneNumber": "+41791234567", "phoneNumberVerify": true}),
         )
         .await;
-    let outbox = app.services().store().outbox(Some(UserId(id))).await.unwrap();
+    let outbox = app
+        .services()
+        .store()
+        .outbox(Some(UserId(id)))
+        .await
+        .unwrap();
     let mut templates: Vec<&str> = outbox.iter().map(|m| m.message.template.as_str()).collect();
     templates.sort();
     assert_eq!(templates, ["email_verification", "phone_verification"]);
-    let email = outbox.iter().find(|m| m.message.template == "email_verification").unwrap();
+    let email = outbox
+        .iter()
+        .find(|m| m.message.template == "email_verification")
+        .unwrap();
     let code = email.message.params["code"].as_str().unwrap();
     assert_eq!(code.len(), 6);
-    assert!(code.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()), "{code}");
-    assert_eq!(email.message.params["url"], format!("{PUBLIC_URL}/verify-email?userId={id}&code={code}"));
+    assert!(
+        code.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()),
+        "{code}"
+    );
+    assert_eq!(
+        email.message.params["url"],
+        format!("{PUBLIC_URL}/verify-email?userId={id}&code={code}")
+    );
     // Codes are stored only as hashes, and expire after an hour.
     let codes = app.services().store().codes(UserId(id)).await.unwrap();
     assert_eq!(codes.len(), 2);
@@ -151,19 +222,46 @@ async fn create_sends_verifications_when_asked(app: TestApp) {
 async fn create_rejects_each_bad_field(app: TestApp) {
     let admin = app.org_admin().await;
     let cases: Vec<(Value, &str)> = vec![
-        (json!({"firstName": "A", "phoneNumber": "0612345678"}), "Invalid phone number: phoneNumber"),
-        (json!({"firstName": "A", "phoneNumber": "+3185060733"}), "Invalid phone number: phoneNumber"),
-        (json!({"emailAddress": "charlie-example.com"}), "Invalid email address: emailAddress"),
-        (json!({"firstName": "A", "invitation": {"language": "pt"}}), "Invalid language: invitation.language"),
+        (
+            json!({"firstName": "A", "phoneNumber": "0612345678"}),
+            "Invalid phone number: phoneNumber",
+        ),
+        (
+            json!({"firstName": "A", "phoneNumber": "+3185060733"}),
+            "Invalid phone number: phoneNumber",
+        ),
+        (
+            json!({"emailAddress": "charlie-example.com"}),
+            "Invalid email address: emailAddress",
+        ),
+        (
+            json!({"firstName": "A", "invitation": {"language": "pt"}}),
+            "Invalid language: invitation.language",
+        ),
         (
             json!({"firstName": "A", "invitation": {"expiration": "2026-06-23T13:53:02"}}),
             "Invalid date/time: invitation.expiration",
         ),
-        (json!({"firstName": "A", "autoRemoveAfter": "DAY"}), "Invalid period: autoRemoveAfter"),
-        (json!({"firstName": "x".repeat(201)}), "Value too long: firstName"),
-        (json!({"firstName": "A", "superUser": "yes"}), "Invalid value: superUser"),
-        (json!({"firstName": "A", "organizationId": "one"}), "Invalid value: organizationId"),
-        (json!({"firstName": "A", "invitation": {"sendEmail": 1}}), "Invalid value: invitation.sendEmail"),
+        (
+            json!({"firstName": "A", "autoRemoveAfter": "DAY"}),
+            "Invalid period: autoRemoveAfter",
+        ),
+        (
+            json!({"firstName": "x".repeat(201)}),
+            "Value too long: firstName",
+        ),
+        (
+            json!({"firstName": "A", "superUser": "yes"}),
+            "Invalid value: superUser",
+        ),
+        (
+            json!({"firstName": "A", "organizationId": "one"}),
+            "Invalid value: organizationId",
+        ),
+        (
+            json!({"firstName": "A", "invitation": {"sendEmail": 1}}),
+            "Invalid value: invitation.sendEmail",
+        ),
         (json!({"description": "nobody"}), "Missing value: firstName"),
         (
             json!({"firstName": "A", "invitation": {"sendEmail": true}}),
@@ -193,21 +291,55 @@ async fn create_rejects_each_bad_field(app: TestApp) {
         ("", "A JSON body is required"),
         ("{\"firstName\": \"A\"} trailing", "Invalid JSON body"),
     ] {
-        let r = app.raw(Method::POST, "/v2/users", Some(&admin), Some("application/json"), raw).await;
+        let r = app
+            .raw(
+                Method::POST,
+                "/v2/users",
+                Some(&admin),
+                Some("application/json"),
+                raw,
+            )
+            .await;
         r.bold_error(400, "InvalidInput");
         assert_eq!(r.body["message"], message, "for {raw:?}");
     }
     // An instance-admin key must name the organization.
-    let r = app.post("/v2/users", &app.admin, json!({"firstName": "A"})).await;
+    let r = app
+        .post("/v2/users", &app.admin, json!({"firstName": "A"}))
+        .await;
     r.bold_error(400, "InvalidInput");
     assert_eq!(r.body["message"], "Missing value: organizationId");
-    let r = app.post("/v2/users", &app.admin, json!({"firstName": "A", "organizationId": 99})).await;
+    let r = app
+        .post(
+            "/v2/users",
+            &app.admin,
+            json!({"firstName": "A", "organizationId": 99}),
+        )
+        .await;
     r.bold_error(404, "OrganizationNotFound");
-    let r = app.post("/v2/users?userGroupId=abc", &admin, json!({"firstName": "A"})).await;
+    let r = app
+        .post(
+            "/v2/users?userGroupId=abc",
+            &admin,
+            json!({"firstName": "A"}),
+        )
+        .await;
     r.bold_error(400, "InvalidInput");
-    let r = app.post("/v2/users?groupAdmin=true", &admin, json!({"firstName": "A"})).await;
+    let r = app
+        .post(
+            "/v2/users?groupAdmin=true",
+            &admin,
+            json!({"firstName": "A"}),
+        )
+        .await;
     r.bold_error(400, "InvalidInput");
-    let r = app.post("/v2/users?userGroupId=42", &admin, json!({"firstName": "A"})).await;
+    let r = app
+        .post(
+            "/v2/users?userGroupId=42",
+            &admin,
+            json!({"firstName": "A"}),
+        )
+        .await;
     r.bold_error(404, "UserGroupNotFound");
     // Nothing of the refused requests was written.
     let users = app.get("/v2/users", &admin).await;
@@ -216,27 +348,61 @@ async fn create_rejects_each_bad_field(app: TestApp) {
 
 async fn duplicates_are_409_with_the_existing_id(app: TestApp) {
     let admin = app.org_admin().await;
-    let first = app.create_user(&admin, json!({"firstName": "A", "emailAddress": "dup@example.com"})).await;
-    let r = app.post("/v2/users", &admin, json!({"firstName": "B", "emailAddress": "DUP@example.COM"})).await;
+    let first = app
+        .create_user(
+            &admin,
+            json!({"firstName": "A", "emailAddress": "dup@example.com"}),
+        )
+        .await;
+    let r = app
+        .post(
+            "/v2/users",
+            &admin,
+            json!({"firstName": "B", "emailAddress": "DUP@example.COM"}),
+        )
+        .await;
     r.bold_error(409, "AlreadyExists");
     assert_eq!(r.body["userId"], first);
     assert_eq!(r.body["message"], "User or user-invite already exists");
 
-    let phone = app.create_user(&admin, json!({"firstName": "P", "phoneNumber": "+41791234567"})).await;
-    let r = app.post("/v2/users", &admin, json!({"firstName": "Q", "phoneNumber": "+41791234567"})).await;
+    let phone = app
+        .create_user(
+            &admin,
+            json!({"firstName": "P", "phoneNumber": "+41791234567"}),
+        )
+        .await;
+    let r = app
+        .post(
+            "/v2/users",
+            &admin,
+            json!({"firstName": "Q", "phoneNumber": "+41791234567"}),
+        )
+        .await;
     r.bold_error(409, "AlreadyExists");
     assert_eq!(r.body["userId"], phone);
     // With an email address, the phone number is no longer the identity.
-    app.create_user(&admin, json!({"phoneNumber": "+41791234567", "emailAddress": "q@example.com"})).await;
+    app.create_user(
+        &admin,
+        json!({"phoneNumber": "+41791234567", "emailAddress": "q@example.com"}),
+    )
+    .await;
 
     // The same address in another organization is a different user.
     let org = app.create_org("other").await;
     let other_admin = app.key(org, None, false).await;
-    let other = app.create_user(&other_admin, json!({"emailAddress": "dup@example.com"})).await;
+    let other = app
+        .create_user(&other_admin, json!({"emailAddress": "dup@example.com"}))
+        .await;
     assert_ne!(other, first);
 
     // Changing an address to a taken one is a 409 too.
-    let r = app.put(&format!("/v2/users/{phone}"), &admin, json!({"emailAddress": "dup@example.com"})).await;
+    let r = app
+        .put(
+            &format!("/v2/users/{phone}"),
+            &admin,
+            json!({"emailAddress": "dup@example.com"}),
+        )
+        .await;
     r.bold_error(409, "AlreadyExists");
     assert_eq!(r.body["userId"], first);
 }
@@ -251,13 +417,29 @@ async fn update_is_partial(app: TestApp) {
         )
         .await;
     let path = format!("/v2/users/{id}");
-    let events_before = app.services().store().audit_events("user", id).await.unwrap().len();
+    let events_before = app
+        .services()
+        .store()
+        .audit_events("user", id)
+        .await
+        .unwrap()
+        .len();
 
     // Nothing different: 200 with the id, nothing written.
-    let r = app.put(&path, &admin, json!({"firstName": "Ann", "unknown": 1})).await;
+    let r = app
+        .put(&path, &admin, json!({"firstName": "Ann", "unknown": 1}))
+        .await;
     r.expect(200);
     assert_eq!(r.text, id.to_string());
-    assert_eq!(app.services().store().audit_events("user", id).await.unwrap().len(), events_before);
+    assert_eq!(
+        app.services()
+            .store()
+            .audit_events("user", id)
+            .await
+            .unwrap()
+            .len(),
+        events_before
+    );
 
     app.clock.advance(chrono::Duration::minutes(5));
     let r = app
@@ -279,18 +461,35 @@ async fn update_is_partial(app: TestApp) {
     assert_eq!(u["superUser"], true);
     assert_eq!(u["authOrganizationId"], "a");
     let now = start_time().plus(chrono::Duration::minutes(5));
-    assert_eq!(u["autoRemoveDate"], now.plus(chrono::Duration::weeks(1)).rfc3339());
+    assert_eq!(
+        u["autoRemoveDate"],
+        now.plus(chrono::Duration::weeks(1)).rfc3339()
+    );
     assert_eq!(u["dateModified"], now.rfc3339());
     assert_eq!(u["dateCreated"], start_time().rfc3339());
 
-    let events = app.services().store().audit_events("user", id).await.unwrap();
+    let events = app
+        .services()
+        .store()
+        .audit_events("user", id)
+        .await
+        .unwrap();
     let last = events.last().unwrap();
     assert_eq!(last.event_type, "user.updated");
     assert_eq!(last.sequence, Some(2));
-    assert!(last.fields.contains(&"last_name".to_owned()) && last.fields.contains(&"super_user".to_owned()));
+    assert!(
+        last.fields.contains(&"last_name".to_owned())
+            && last.fields.contains(&"super_user".to_owned())
+    );
 
     // null clears the removal period and its date; a new address is unverified.
-    let r = app.put(&path, &admin, json!({"autoRemoveAfter": null, "emailAddress": "new@example.com"})).await;
+    let r = app
+        .put(
+            &path,
+            &admin,
+            json!({"autoRemoveAfter": null, "emailAddress": "new@example.com"}),
+        )
+        .await;
     r.expect(200);
     let u = app.get(&path, &admin).await.body;
     assert_eq!(u["autoRemoveAfter"], Value::Null);
@@ -299,10 +498,20 @@ async fn update_is_partial(app: TestApp) {
     assert_eq!(u["emailAddressVerified"], false);
 
     // Asking for verification sends a link.
-    let r = app.put(&path, &admin, json!({"emailAddressVerify": true})).await;
+    let r = app
+        .put(&path, &admin, json!({"emailAddressVerify": true}))
+        .await;
     r.expect(200);
-    let outbox = app.services().store().outbox(Some(UserId(id))).await.unwrap();
-    assert_eq!(outbox.last().unwrap().message.template, "email_verification");
+    let outbox = app
+        .services()
+        .store()
+        .outbox(Some(UserId(id)))
+        .await
+        .unwrap();
+    assert_eq!(
+        outbox.last().unwrap().message.template,
+        "email_verification"
+    );
     assert_eq!(outbox.last().unwrap().message.recipient, "new@example.com");
 }
 
@@ -311,22 +520,47 @@ async fn update_errors(app: TestApp) {
     let id = app.create_user(&admin, json!({"firstName": "A"})).await;
     let path = format!("/v2/users/{id}");
     for (body, message) in [
-        (json!({"phoneNumber": "+1"}), "Invalid phone number: phoneNumber"),
-        (json!({"emailAddress": "nope"}), "Invalid email address: emailAddress"),
-        (json!({"autoRemoveAfter": "week"}), "Invalid period: autoRemoveAfter"),
+        (
+            json!({"phoneNumber": "+1"}),
+            "Invalid phone number: phoneNumber",
+        ),
+        (
+            json!({"emailAddress": "nope"}),
+            "Invalid email address: emailAddress",
+        ),
+        (
+            json!({"autoRemoveAfter": "week"}),
+            "Invalid period: autoRemoveAfter",
+        ),
         (json!({"clientId": "x"}), "Invalid value: clientId"),
         (json!({"firstName": 5}), "Invalid value: firstName"),
-        (json!({"lastName": "y".repeat(201)}), "Value too long: lastName"),
+        (
+            json!({"lastName": "y".repeat(201)}),
+            "Value too long: lastName",
+        ),
     ] {
         let r = app.put(&path, &admin, body).await;
         r.bold_error(400, "InvalidInput");
         assert_eq!(r.body["message"], message);
     }
-    app.put("/v2/users/999", &admin, json!({"firstName": "X"})).await.bold_error(404, "UserNotFound");
-    app.put("/v2/users/abc", &admin, json!({"firstName": "X"})).await.bold_error(400, "InvalidInput");
-    let r = app.send(Method::PUT, &path, None, Some(&json!({"firstName": "X"}))).await;
+    app.put("/v2/users/999", &admin, json!({"firstName": "X"}))
+        .await
+        .bold_error(404, "UserNotFound");
+    app.put("/v2/users/abc", &admin, json!({"firstName": "X"}))
+        .await
+        .bold_error(400, "InvalidInput");
+    let r = app
+        .send(Method::PUT, &path, None, Some(&json!({"firstName": "X"})))
+        .await;
     r.bold_error(401, "InvalidToken");
-    let r = app.send(Method::PUT, &path, Some("b5850315-ddba-4d87-ad09-57f42c10636f"), Some(&json!({}))).await;
+    let r = app
+        .send(
+            Method::PUT,
+            &path,
+            Some("b5850315-ddba-4d87-ad09-57f42c10636f"),
+            Some(&json!({})),
+        )
+        .await;
     r.bold_error(401, "InvalidToken");
     // The user is untouched by all of it.
     assert_eq!(app.get(&path, &admin).await.body["firstName"], "A");
@@ -334,7 +568,11 @@ async fn update_errors(app: TestApp) {
 
 async fn list_filters_sorts_and_pages(app: TestApp) {
     let admin = app.org_admin().await;
-    let names = [("Zoe", "Adams", "zoe@example.com"), ("amy", "Brown", "amy@test.org"), ("Bob", "Clark", "bob@example.com")];
+    let names = [
+        ("Zoe", "Adams", "zoe@example.com"),
+        ("amy", "Brown", "amy@test.org"),
+        ("Bob", "Clark", "bob@example.com"),
+    ];
     let mut ids = Vec::new();
     for (i, (f, l, e)) in names.iter().enumerate() {
         ids.push(
@@ -343,46 +581,130 @@ async fn list_filters_sorts_and_pages(app: TestApp) {
         );
         app.clock.advance(chrono::Duration::seconds(1));
     }
-    let only = app.create_user(&admin, json!({"phoneNumber": "+41791234567"})).await;
+    let only = app
+        .create_user(&admin, json!({"phoneNumber": "+41791234567"}))
+        .await;
     let other_org = app.create_org("other").await;
     let other = app.key(other_org, None, false).await;
-    app.create_user(&other, json!({"firstName": "Zoe", "emailAddress": "zoe@example.com"})).await;
+    app.create_user(
+        &other,
+        json!({"firstName": "Zoe", "emailAddress": "zoe@example.com"}),
+    )
+    .await;
 
-    let list_ids = |r: &Resp| -> Vec<i64> { r.body.as_array().unwrap().iter().map(|u| u["id"].as_i64().unwrap()).collect() };
+    let list_ids = |r: &Resp| -> Vec<i64> {
+        r.body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["id"].as_i64().unwrap())
+            .collect()
+    };
     let r = app.get("/v2/users", &admin).await;
     r.expect(200);
     assert_eq!(list_ids(&r), [ids[0], ids[1], ids[2], only]);
-    assert_eq!(list_ids(&app.get("/v2/users?search=EXAMPLE", &admin).await), [ids[0], ids[2]]);
-    assert_eq!(list_ids(&app.get("/v2/users?search=clark", &admin).await), [ids[2]]);
-    assert_eq!(list_ids(&app.get("/v2/users?search=%2B4179", &admin).await), [only]);
-    assert_eq!(list_ids(&app.get("/v2/users?search=%25", &admin).await), Vec::<i64>::new());
-    assert_eq!(list_ids(&app.get("/v2/users?externalId=e1", &admin).await), [ids[1]]);
     assert_eq!(
-        list_ids(&app.get("/v2/users?sortBy=lastName&sortDirection=Desc", &admin).await),
+        list_ids(&app.get("/v2/users?search=EXAMPLE", &admin).await),
+        [ids[0], ids[2]]
+    );
+    assert_eq!(
+        list_ids(&app.get("/v2/users?search=clark", &admin).await),
+        [ids[2]]
+    );
+    assert_eq!(
+        list_ids(&app.get("/v2/users?search=%2B4179", &admin).await),
+        [only]
+    );
+    assert_eq!(
+        list_ids(&app.get("/v2/users?search=%25", &admin).await),
+        Vec::<i64>::new()
+    );
+    assert_eq!(
+        list_ids(&app.get("/v2/users?externalId=e1", &admin).await),
+        [ids[1]]
+    );
+    assert_eq!(
+        list_ids(
+            &app.get("/v2/users?sortBy=lastName&sortDirection=Desc", &admin)
+                .await
+        ),
         [ids[2], ids[1], ids[0], only]
     );
-    assert_eq!(list_ids(&app.get("/v2/users?sortBy=emailAddress", &admin).await), [ids[1], ids[2], ids[0], only]);
-    assert_eq!(list_ids(&app.get("/v2/users?sortBy=dateCreated&sortDirection=Desc&size=2", &admin).await), [only, ids[2]]);
-    assert_eq!(list_ids(&app.get("/v2/users?offset=1&size=2", &admin).await), [ids[1], ids[2]]);
-    assert_eq!(list_ids(&app.get("/v2/users?offset=10", &admin).await), Vec::<i64>::new());
+    assert_eq!(
+        list_ids(&app.get("/v2/users?sortBy=emailAddress", &admin).await),
+        [ids[1], ids[2], ids[0], only]
+    );
+    assert_eq!(
+        list_ids(
+            &app.get(
+                "/v2/users?sortBy=dateCreated&sortDirection=Desc&size=2",
+                &admin
+            )
+            .await
+        ),
+        [only, ids[2]]
+    );
+    assert_eq!(
+        list_ids(&app.get("/v2/users?offset=1&size=2", &admin).await),
+        [ids[1], ids[2]]
+    );
+    assert_eq!(
+        list_ids(&app.get("/v2/users?offset=10", &admin).await),
+        Vec::<i64>::new()
+    );
     // The instance admin sees everyone, or one organization.
     assert_eq!(list_ids(&app.get("/v2/users", &app.admin).await).len(), 5);
-    assert_eq!(list_ids(&app.get(&format!("/v2/users?organizationId={other_org}"), &app.admin).await).len(), 1);
+    assert_eq!(
+        list_ids(
+            &app.get(&format!("/v2/users?organizationId={other_org}"), &app.admin)
+                .await
+        )
+        .len(),
+        1
+    );
 
-    let g = app.post("/v1/user-groups", &admin, json!({"name": "G"})).await.text.parse::<i64>().unwrap();
-    app.post(&format!("/v1/user-groups/{g}/users/{}", ids[1]), &admin, json!({})).await.expect(200);
-    assert_eq!(list_ids(&app.get(&format!("/v2/users?userGroupId={g}"), &admin).await), [ids[1]]);
+    let g = app
+        .post("/v1/user-groups", &admin, json!({"name": "G"}))
+        .await
+        .text
+        .parse::<i64>()
+        .unwrap();
+    app.post(
+        &format!("/v1/user-groups/{g}/users/{}", ids[1]),
+        &admin,
+        json!({}),
+    )
+    .await
+    .expect(200);
+    assert_eq!(
+        list_ids(&app.get(&format!("/v2/users?userGroupId={g}"), &admin).await),
+        [ids[1]]
+    );
 
-    for q in ["size=101", "size=0", "offset=-1", "sortDirection=asc", "sortBy=phone", "size=x"] {
-        app.get(&format!("/v2/users?{q}"), &admin).await.bold_error(400, "InvalidInput");
+    for q in [
+        "size=101",
+        "size=0",
+        "offset=-1",
+        "sortDirection=asc",
+        "sortBy=phone",
+        "size=x",
+    ] {
+        app.get(&format!("/v2/users?{q}"), &admin)
+            .await
+            .bold_error(400, "InvalidInput");
     }
-    app.get(&format!("/v2/users?organizationId={other_org}"), &admin).await.bold_error(404, "OrganizationNotFound");
+    app.get(&format!("/v2/users?organizationId={other_org}"), &admin)
+        .await
+        .bold_error(404, "OrganizationNotFound");
 }
 
 async fn delete_removes_user_keeps_audit(app: TestApp) {
     let admin = app.org_admin().await;
     let id = app
-        .create_user(&admin, json!({"emailAddress": "gone@example.com", "invitation": {"sendEmail": true}}))
+        .create_user(
+            &admin,
+            json!({"emailAddress": "gone@example.com", "invitation": {"sendEmail": true}}),
+        )
         .await;
     let token = app.get(&format!("/v2/users/{id}"), &admin).await.body["invitation"]["token"]
         .as_str()
@@ -391,19 +713,41 @@ async fn delete_removes_user_keeps_audit(app: TestApp) {
     let r = app.delete(&format!("/v2/users/{id}"), &admin).await;
     r.expect(200);
     assert_eq!(r.text, "{}");
-    app.get(&format!("/v2/users/{id}"), &admin).await.bold_error(404, "UserNotFound");
-    app.delete(&format!("/v2/users/{id}"), &admin).await.bold_error(404, "UserNotFound");
-    assert!(app.services().store().invitation_by_token(&token).await.unwrap().is_none());
-    let events = app.services().store().audit_events("user", id).await.unwrap();
+    app.get(&format!("/v2/users/{id}"), &admin)
+        .await
+        .bold_error(404, "UserNotFound");
+    app.delete(&format!("/v2/users/{id}"), &admin)
+        .await
+        .bold_error(404, "UserNotFound");
+    assert!(
+        app.services()
+            .store()
+            .invitation_by_token(&token)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let events = app
+        .services()
+        .store()
+        .audit_events("user", id)
+        .await
+        .unwrap();
     let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
     assert_eq!(types, ["user.created", "user.deleted"]);
     // The address is free again.
-    app.create_user(&admin, json!({"emailAddress": "gone@example.com"})).await;
+    app.create_user(&admin, json!({"emailAddress": "gone@example.com"}))
+        .await;
 }
 
 async fn invitation_update(app: TestApp) {
     let admin = app.org_admin().await;
-    let id = app.create_user(&admin, json!({"firstName": "I", "emailAddress": "i@example.com"})).await;
+    let id = app
+        .create_user(
+            &admin,
+            json!({"firstName": "I", "emailAddress": "i@example.com"}),
+        )
+        .await;
     let path = format!("/v2/users/{id}/invitation");
     // A user with no invitation gets one.
     let r = app.put(&path, &admin, json!({"language": "fr"})).await;
@@ -412,7 +756,14 @@ async fn invitation_update(app: TestApp) {
     let inv = app.get(&format!("/v2/users/{id}"), &admin).await.body["invitation"].clone();
     assert_eq!(inv["language"], "fr");
     let first_token = inv["token"].as_str().unwrap().to_owned();
-    assert!(app.services().store().outbox(Some(UserId(id))).await.unwrap().is_empty());
+    assert!(
+        app.services()
+            .store()
+            .outbox(Some(UserId(id)))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // Changing it keeps the token; a phone number and sendSms send an SMS.
     let r = app
@@ -422,26 +773,50 @@ async fn invitation_update(app: TestApp) {
     let inv = app.get(&format!("/v2/users/{id}"), &admin).await.body["invitation"].clone();
     assert_eq!(inv["token"], first_token.as_str());
     assert_eq!(inv["expiration"], "2026-03-31T23:00:00Z");
-    let outbox = app.services().store().outbox(Some(UserId(id))).await.unwrap();
+    let outbox = app
+        .services()
+        .store()
+        .outbox(Some(UserId(id)))
+        .await
+        .unwrap();
     assert_eq!(outbox.len(), 1);
     assert_eq!(outbox[0].message.recipient, "+41791234567");
     assert_eq!(outbox[0].message.language.as_str(), "fr");
 
     // An expired invitation gets a fresh token.
     app.clock.advance(chrono::Duration::days(30));
-    app.put(&path, &admin, json!({"sendEmail": true})).await.expect(200);
+    app.put(&path, &admin, json!({"sendEmail": true}))
+        .await
+        .expect(200);
     let inv = app.get(&format!("/v2/users/{id}"), &admin).await.body["invitation"].clone();
     assert_ne!(inv["token"], first_token.as_str());
-    let outbox = app.services().store().outbox(Some(UserId(id))).await.unwrap();
+    let outbox = app
+        .services()
+        .store()
+        .outbox(Some(UserId(id)))
+        .await
+        .unwrap();
     assert_eq!(outbox.len(), 2);
     assert_eq!(outbox[1].message.params["url"], inv["url"]);
 
     for (body, message) in [
         (json!({"language": "xx"}), "Invalid language: language"),
-        (json!({"expiration": "soon"}), "Invalid date/time: expiration"),
-        (json!({"expiration": "2020-01-01T00:00:00Z"}), "The expiration must be in the future: expiration"),
-        (json!({"phoneNumber": "12"}), "Invalid phone number: phoneNumber"),
-        (json!({"emailAddress": "x"}), "Invalid email address: emailAddress"),
+        (
+            json!({"expiration": "soon"}),
+            "Invalid date/time: expiration",
+        ),
+        (
+            json!({"expiration": "2020-01-01T00:00:00Z"}),
+            "The expiration must be in the future: expiration",
+        ),
+        (
+            json!({"phoneNumber": "12"}),
+            "Invalid phone number: phoneNumber",
+        ),
+        (
+            json!({"emailAddress": "x"}),
+            "Invalid email address: emailAddress",
+        ),
         (json!({"sendEmail": "yes"}), "Invalid value: sendEmail"),
     ] {
         let r = app.put(&path, &admin, body).await;
@@ -449,22 +824,45 @@ async fn invitation_update(app: TestApp) {
         assert_eq!(r.body["message"], message);
     }
     let no_contact = app.create_user(&admin, json!({"firstName": "N"})).await;
-    let r = app.put(&format!("/v2/users/{no_contact}/invitation"), &admin, json!({"sendEmail": true})).await;
+    let r = app
+        .put(
+            &format!("/v2/users/{no_contact}/invitation"),
+            &admin,
+            json!({"sendEmail": true}),
+        )
+        .await;
     r.bold_error(400, "InvalidInput");
-    assert_eq!(r.body["message"], "The user has no email address to send the invitation to: sendEmail");
-    app.put("/v2/users/999/invitation", &admin, json!({})).await.bold_error(404, "UserNotFound");
+    assert_eq!(
+        r.body["message"],
+        "The user has no email address to send the invitation to: sendEmail"
+    );
+    app.put("/v2/users/999/invitation", &admin, json!({}))
+        .await
+        .bold_error(404, "UserNotFound");
 
     // An accepted user's invitation cannot be changed.
-    let mut user = app.services().store().user(UserId(id)).await.unwrap().unwrap();
+    let mut user = app
+        .services()
+        .store()
+        .user(UserId(id))
+        .await
+        .unwrap()
+        .unwrap();
     let seq = user.sequence;
     user.state = usher_core::model::UserState::Active;
     user.sequence += 1;
     let mut cs = usher_core::ports::ChangeSet::new();
-    cs.push(usher_core::ports::Change::UpdateUser { user, expected_sequence: seq });
+    cs.push(usher_core::ports::Change::UpdateUser {
+        user,
+        expected_sequence: seq,
+    });
     app.services().store().commit(cs).await.unwrap();
     let r = app.put(&path, &admin, json!({"sendEmail": true})).await;
     r.bold_error(400, "InvitationAlreadyAccepted");
-    assert_eq!(app.get(&format!("/v2/users/{id}"), &admin).await.body["registered"], true);
+    assert_eq!(
+        app.get(&format!("/v2/users/{id}"), &admin).await.body["registered"],
+        true
+    );
 }
 
 both_backends!(

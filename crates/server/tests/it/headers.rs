@@ -7,11 +7,23 @@ use crate::support::*;
 
 /// The exact headers of seeds 000, 001, 002.
 const SEED_HEADERS: [(&str, &str); 12] = [
-    ("Access-Control-Expose-Headers", "authorization, content-type"),
-    ("Access-Control-Allow-Headers", "authorization, content-type"),
-    ("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS, PUT"),
+    (
+        "Access-Control-Expose-Headers",
+        "authorization, content-type",
+    ),
+    (
+        "Access-Control-Allow-Headers",
+        "authorization, content-type",
+    ),
+    (
+        "Access-Control-Allow-Methods",
+        "GET, POST, DELETE, OPTIONS, PUT",
+    ),
     ("Access-Control-Allow-Origin", "*"),
-    ("Strict-Transport-Security", "max-age=31536000; includeSubDomains"),
+    (
+        "Strict-Transport-Security",
+        "max-age=31536000; includeSubDomains",
+    ),
     ("X-Frame-Options", "SAMEORIGIN"),
     ("X-Content-Type-Options", "nosniff"),
     ("X-XSS-Protection", "1; mode=block"),
@@ -27,9 +39,16 @@ const SEED_HEADERS: [(&str, &str); 12] = [
 #[track_caller]
 pub fn assert_seed_headers(r: &Resp) {
     for (name, value) in SEED_HEADERS {
-        let got = r.headers.get(name).unwrap_or_else(|| panic!("missing header {name} (status {})", r.status));
+        let got = r
+            .headers
+            .get(name)
+            .unwrap_or_else(|| panic!("missing header {name} (status {})", r.status));
         assert_eq!(got.to_str().unwrap(), value, "header {name}");
-        assert_eq!(r.headers.get_all(name).iter().count(), 1, "header {name} repeated");
+        assert_eq!(
+            r.headers.get_all(name).iter().count(),
+            1,
+            "header {name} repeated"
+        );
     }
 }
 
@@ -47,7 +66,9 @@ async fn five_users(app: &TestApp, admin: &str) {
 async fn seed_update_user(app: TestApp) {
     let admin = app.org_admin().await;
     five_users(&app, &admin).await;
-    let r = app.put("/v2/users/4", &admin, json!({"firstName": "Caroline"})).await;
+    let r = app
+        .put("/v2/users/4", &admin, json!({"firstName": "Caroline"}))
+        .await;
     r.expect(200);
     assert_eq!(r.text, "4");
     assert_seed_headers(&r);
@@ -56,14 +77,28 @@ async fn seed_update_user(app: TestApp) {
     assert_eq!(u.body["firstName"], "Caroline");
     assert_eq!(u.body["emailAddress"], "user4@example.com");
     // Seed 001's third example: group membership through the query, empty body.
-    let g = app.post("/v1/user-groups?organizationId=1", &admin, json!({"name": "Staff"})).await;
+    let g = app
+        .post(
+            "/v1/user-groups?organizationId=1",
+            &admin,
+            json!({"name": "Staff"}),
+        )
+        .await;
     g.expect(200);
     let gid = g.text.parse::<i64>().unwrap();
-    let r = app.put(&format!("/v2/users/5?userGroupId={gid}&groupAdmin=true"), &admin, json!({})).await;
+    let r = app
+        .put(
+            &format!("/v2/users/5?userGroupId={gid}&groupAdmin=true"),
+            &admin,
+            json!({}),
+        )
+        .await;
     r.expect(200);
     assert_eq!(r.text, "5");
     assert_seed_headers(&r);
-    let g = app.get(&format!("/v1/user-groups/{gid}?includeUsers=true"), &admin).await;
+    let g = app
+        .get(&format!("/v1/user-groups/{gid}?includeUsers=true"), &admin)
+        .await;
     assert_eq!(g.body["users"][0]["id"], 5);
     assert_eq!(g.body["users"][0]["groupAdmin"], true);
 }
@@ -73,28 +108,54 @@ async fn seed_update_user(app: TestApp) {
 async fn seed_update_invitation(app: TestApp) {
     let admin = app.org_admin().await;
     five_users(&app, &admin).await;
-    let r = app.put("/v2/users/5/invitation", &admin, json!({"sendEmail": true})).await;
+    let r = app
+        .put("/v2/users/5/invitation", &admin, json!({"sendEmail": true}))
+        .await;
     r.expect(200);
     assert_eq!(r.body, json!({"id": 5}));
     assert_eq!(r.text, r#"{"id":5}"#);
     assert_seed_headers(&r);
 
     let user = app.get("/v2/users/5", &admin).await;
-    let token = user.body["invitation"]["token"].as_str().unwrap().to_owned();
-    let outbox = app.services().store().outbox(Some(usher_core::types::UserId(5))).await.unwrap();
+    let token = user.body["invitation"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let outbox = app
+        .services()
+        .store()
+        .outbox(Some(usher_core::types::UserId(5)))
+        .await
+        .unwrap();
     assert_eq!(outbox.len(), 1, "{outbox:?}");
     let m = &outbox[0];
     assert_eq!(m.status, "pending");
     assert_eq!(m.message.template, "invitation");
     assert_eq!(m.message.channel, usher_core::model::Channel::Email);
     assert_eq!(m.message.recipient, "user5@example.com");
-    assert_eq!(m.message.params["url"], format!("{PUBLIC_URL}/invite/{token}"));
+    assert_eq!(
+        m.message.params["url"],
+        format!("{PUBLIC_URL}/invite/{token}")
+    );
 
     // Seed 002: `{"sendEmail": false}` answers the same shape and sends nothing more.
-    let r = app.put("/v2/users/2/invitation", &admin, json!({"sendEmail": false})).await;
+    let r = app
+        .put(
+            "/v2/users/2/invitation",
+            &admin,
+            json!({"sendEmail": false}),
+        )
+        .await;
     r.expect(200);
     assert_eq!(r.body, json!({"id": 2}));
-    assert!(app.services().store().outbox(Some(usher_core::types::UserId(2))).await.unwrap().is_empty());
+    assert!(
+        app.services()
+            .store()
+            .outbox(Some(usher_core::types::UserId(2)))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// Errors, unknown routes, wrong methods, preflights and health checks carry the headers too.
@@ -104,9 +165,18 @@ async fn headers_on_every_response(app: TestApp) {
         app.send(Method::GET, "/v2/users/1", None, None).await,
         app.get("/v2/users/999", &admin).await,
         app.get("/no/such/route", &admin).await,
-        app.send(Method::PATCH, "/v2/users/1", Some(&admin), None).await,
-        app.raw(Method::POST, "/v2/users", Some(&admin), Some("application/json"), "{not json").await,
-        app.send(Method::OPTIONS, "/v2/users/5/invitation", None, None).await,
+        app.send(Method::PATCH, "/v2/users/1", Some(&admin), None)
+            .await,
+        app.raw(
+            Method::POST,
+            "/v2/users",
+            Some(&admin),
+            Some("application/json"),
+            "{not json",
+        )
+        .await,
+        app.send(Method::OPTIONS, "/v2/users/5/invitation", None, None)
+            .await,
         app.send(Method::OPTIONS, "/anything", None, None).await,
         app.send(Method::GET, "/healthz", None, None).await,
     ];
@@ -125,4 +195,8 @@ async fn headers_on_every_response(app: TestApp) {
     assert_eq!(cases[5].text, "");
 }
 
-both_backends!(seed_update_user, seed_update_invitation, headers_on_every_response);
+both_backends!(
+    seed_update_user,
+    seed_update_invitation,
+    headers_on_every_response
+);

@@ -52,11 +52,19 @@ impl TestDb {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let url = format!("sqlite://{}", dir.path().join("usher.db").display());
-                Some(TestDb { url, backend, _dir: Some(dir) })
+                Some(TestDb {
+                    url,
+                    backend,
+                    _dir: Some(dir),
+                })
             }
             Backend::Postgres => {
                 let url = usher_store::testing::fresh_pg_database("usher_it").await?;
-                Some(TestDb { url, backend, _dir: None })
+                Some(TestDb {
+                    url,
+                    backend,
+                    _dir: None,
+                })
             }
         }
     }
@@ -97,7 +105,11 @@ impl Resp {
     /// Asserts the status, printing the body when it differs.
     #[track_caller]
     pub fn expect(&self, status: u16) -> &Self {
-        assert_eq!(self.status, status, "unexpected status; body: {}", self.text);
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.text
+        );
         self
     }
 
@@ -108,7 +120,11 @@ impl Resp {
         assert_eq!(self.body["code"], code, "body: {}", self.text);
         assert_eq!(self.body["errorCode"], code, "body: {}", self.text);
         assert!(self.body["message"].is_string(), "body: {}", self.text);
-        assert_eq!(self.body["message"], self.body["errorMessage"], "body: {}", self.text);
+        assert_eq!(
+            self.body["message"], self.body["errorMessage"],
+            "body: {}",
+            self.text
+        );
         self
     }
 }
@@ -124,7 +140,9 @@ impl TestApp {
         let db = TestDb::new(backend).await?;
         let admin = uuid::Uuid::new_v4().to_string();
         let clock = Arc::new(ManualClock::new(start_time()));
-        let running = usher_server::start(&config(&db, &admin), clock.clone()).await.expect("server starts");
+        let running = usher_server::start(&config(&db, &admin), clock.clone())
+            .await
+            .expect("server starts");
         Some(TestApp {
             base: format!("http://{}", running.addr),
             admin,
@@ -150,20 +168,40 @@ impl TestApp {
         }
     }
 
-    pub async fn send(&self, method: Method, path: &str, token: Option<&str>, body: Option<&Value>) -> Resp {
-        let mut req = self.client.request(method, format!("{}{}", self.base, path));
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Resp {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
         if let Some(b) = body {
-            req = req.header("content-type", "application/json").body(b.to_string());
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_string());
         }
         let res = req.send().await.expect("request");
         Self::read(res).await
     }
 
-    pub async fn raw(&self, method: Method, path: &str, token: Option<&str>, content_type: Option<&str>, body: impl Into<reqwest::Body>) -> Resp {
-        let mut req = self.client.request(method, format!("{}{}", self.base, path)).body(body);
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        content_type: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> Resp {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path))
+            .body(body);
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -178,7 +216,12 @@ impl TestApp {
         let headers = res.headers().clone();
         let text = res.text().await.expect("body");
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Resp { status, headers, text, body }
+        Resp {
+            status,
+            headers,
+            text,
+            body,
+        }
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Resp {
@@ -186,7 +229,8 @@ impl TestApp {
     }
 
     pub async fn post(&self, path: &str, token: &str, body: Value) -> Resp {
-        self.send(Method::POST, path, Some(token), Some(&body)).await
+        self.send(Method::POST, path, Some(token), Some(&body))
+            .await
     }
 
     pub async fn put(&self, path: &str, token: &str, body: Value) -> Resp {
@@ -199,7 +243,9 @@ impl TestApp {
 
     /// Creates an organization (as instance admin); returns its id.
     pub async fn create_org(&self, name: &str) -> i64 {
-        let r = self.post("/v1/organizations", &self.admin, json!({"name": name})).await;
+        let r = self
+            .post("/v1/organizations", &self.admin, json!({"name": name}))
+            .await;
         r.expect(201);
         r.body["id"].as_i64().expect("org id")
     }

@@ -137,7 +137,8 @@ impl PgStore {
 
 static INSERT_USER_PG: LazyLock<String> = LazyLock::new(|| sql::pg(sql::INSERT_USER));
 static UPDATE_USER_PG: LazyLock<String> = LazyLock::new(|| sql::pg(sql::UPDATE_USER));
-const INSERT_ORGANIZATION: &str = "INSERT INTO organizations (id, name, created_at, modified_at) VALUES ($1, $2, $3, $4)";
+const INSERT_ORGANIZATION: &str =
+    "INSERT INTO organizations (id, name, created_at, modified_at) VALUES ($1, $2, $3, $4)";
 const DELETE_USER: &str = "DELETE FROM users WHERE id = $1";
 const PUT_INVITATION: &str = "INSERT INTO invitations (user_id, token, expires_at, language, email, phone, \
                  sent_email, sent_sms, accepted_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
@@ -243,8 +244,7 @@ async fn apply_one(tx: &deadpool_postgres::Transaction<'_>, c: &Change) -> Resul
             tx.execute(&st, &[&id.0]).await.map_err(map_err)?;
         }
         Change::PutInvitation(i) => {
-            let st = exec(PUT_INVITATION)
-            .await?;
+            let st = exec(PUT_INVITATION).await?;
             tx.execute(
                 &st,
                 &[
@@ -268,8 +268,7 @@ async fn apply_one(tx: &deadpool_postgres::Transaction<'_>, c: &Change) -> Resul
             tx.execute(&st, &[&id.0]).await.map_err(map_err)?;
         }
         Change::InsertGroup(g) => {
-            let st = exec(INSERT_GROUP)
-            .await?;
+            let st = exec(INSERT_GROUP).await?;
             tx.execute(
                 &st,
                 &[
@@ -287,8 +286,7 @@ async fn apply_one(tx: &deadpool_postgres::Transaction<'_>, c: &Change) -> Resul
             .map_err(map_err)?;
         }
         Change::UpdateGroup(g) => {
-            let st = exec(UPDATE_GROUP)
-            .await?;
+            let st = exec(UPDATE_GROUP).await?;
             tx.execute(
                 &st,
                 &[
@@ -312,22 +310,19 @@ async fn apply_one(tx: &deadpool_postgres::Transaction<'_>, c: &Change) -> Resul
             user,
             group_admin,
         } => {
-            let st = exec(PUT_MEMBER)
-            .await?;
+            let st = exec(PUT_MEMBER).await?;
             tx.execute(&st, &[&group.0, &user.0, group_admin])
                 .await
                 .map_err(map_err)?;
         }
         Change::RemoveMember { group, user } => {
-            let st =
-                exec(REMOVE_MEMBER).await?;
+            let st = exec(REMOVE_MEMBER).await?;
             tx.execute(&st, &[&group.0, &user.0])
                 .await
                 .map_err(map_err)?;
         }
         Change::InsertApiKey { key, secret_hash } => {
-            let st = exec(INSERT_API_KEY)
-            .await?;
+            let st = exec(INSERT_API_KEY).await?;
             tx.execute(
                 &st,
                 &[
@@ -350,8 +345,7 @@ async fn apply_one(tx: &deadpool_postgres::Transaction<'_>, c: &Change) -> Resul
             tx.execute(&st, &[&id.0]).await.map_err(map_err)?;
         }
         Change::PutCode(c) => {
-            let st = exec(PUT_CODE)
-            .await?;
+            let st = exec(PUT_CODE).await?;
             tx.execute(
                 &st,
                 &[
@@ -368,8 +362,7 @@ async fn apply_one(tx: &deadpool_postgres::Transaction<'_>, c: &Change) -> Resul
             .map_err(map_err)?;
         }
         Change::Audit(a) => {
-            let st = exec(INSERT_AUDIT)
-            .await?;
+            let st = exec(INSERT_AUDIT).await?;
             tx.execute(
                 &st,
                 &[
@@ -387,8 +380,7 @@ async fn apply_one(tx: &deadpool_postgres::Transaction<'_>, c: &Change) -> Resul
             .map_err(map_err)?;
         }
         Change::Outbox(m) => {
-            let st = exec(INSERT_OUTBOX)
-            .await?;
+            let st = exec(INSERT_OUTBOX).await?;
             tx.execute(
                 &st,
                 &[
@@ -448,7 +440,9 @@ impl Store for PgStore {
         let mut distinct: Vec<&'static str> = changes.changes.iter().map(statement).collect();
         distinct.sort_unstable();
         distinct.dedup();
-        try_join_all(distinct.iter().map(|q| tx.prepare_cached(q))).await.map_err(map_err)?;
+        try_join_all(distinct.iter().map(|q| tx.prepare_cached(q)))
+            .await
+            .map_err(map_err)?;
         try_join_all(changes.changes.iter().map(|change| apply_one(&tx, change))).await?;
         tx.commit().await.map_err(map_err)
     }

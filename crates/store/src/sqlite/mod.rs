@@ -240,7 +240,9 @@ impl Store for SqliteStore {
             IdKind::UserGroup => "SELECT COALESCE(MAX(id), 0) FROM user_groups",
             IdKind::ApiKey => "SELECT COALESCE(MAX(id), 0) FROM api_keys",
         };
-        let stored: i64 = self.readers.with(|c| c.prepare_cached(table)?.query_row([], |r| r.get(0)))?;
+        let stored: i64 = self
+            .readers
+            .with(|c| c.prepare_cached(table)?.query_row([], |r| r.get(0)))?;
         let counter = &self.next_ids[id_slot(kind)];
         counter.fetch_max(stored, Ordering::SeqCst);
         let n = n as i64;
