@@ -221,6 +221,15 @@ pub trait Store: Send + Sync + 'static {
     async fn user_by_username(&self, username: &str) -> Result<Option<User>>;
     async fn find_user(&self, org: OrgId, key: UserKey<'_>) -> Result<Option<UserId>>;
     async fn users(&self, q: &UserQuery) -> Result<Vec<User>>;
+    /// Users of `org` with one of these external ids or (lower-cased) email addresses.
+    async fn users_by_keys(
+        &self,
+        org: OrgId,
+        external_ids: &[String],
+        emails: &[String],
+    ) -> Result<Vec<User>>;
+    /// The lower-cased forms of those of `names` that are some user's username.
+    async fn taken_usernames(&self, names: &[String]) -> Result<Vec<String>>;
     async fn count_users(&self, filter: &UserFilter) -> Result<u64>;
 
     async fn invitation(&self, user: UserId) -> Result<Option<Invitation>>;

@@ -1,7 +1,7 @@
 //! Bulk import: rows are matched to existing users by external id, then email, and created or
 //! updated. The dialect streams rows in batches; each batch commits in one transaction.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::Services;
 use crate::error::{Conflict, Entity, Error, Field, FieldError, Result};
@@ -57,6 +57,43 @@ impl IdPool {
     }
 }
 
+/// What a batch knows of the users its rows may touch: stored, or as planned by earlier rows.
+#[derive(Default)]
+struct Known {
+    users: HashMap<UserId, User>,
+    by_external: HashMap<String, UserId>,
+    by_email: HashMap<String, UserId>,
+    /// Lower-cased usernames in use (stored, or given to users created by this batch).
+    taken_usernames: HashSet<String>,
+}
+
+impl Known {
+    fn remember(&mut self, u: User) {
+        if let Some(x) = &u.external_id {
+            // With duplicate external ids in the store, the oldest user is the match.
+            self.by_external
+                .entry(x.clone())
+                .and_modify(|id| *id = (*id).min(u.id))
+                .or_insert(u.id);
+        }
+        if let Some(e) = &u.email {
+            self.by_email.insert(e.normalized(), u.id);
+        }
+        self.users.insert(u.id, u);
+    }
+
+    fn forget(&mut self, u: &User) {
+        if let Some(x) = &u.external_id
+            && self.by_external.get(x) == Some(&u.id)
+        {
+            self.by_external.remove(x);
+        }
+        if let Some(e) = &u.email {
+            self.by_email.remove(&e.normalized());
+        }
+    }
+}
+
 /// A row turned into the change it makes.
 struct Planned {
     line: u64,
@@ -85,6 +122,9 @@ impl Services {
     }
 
     /// Imports one batch of rows (already authorized with [`Services::authorize_import`]).
+    ///
+    /// The users the rows may match are read with one query per batch; later rows of the batch
+    /// see what earlier rows planned, so two rows about one user chain their changes.
     pub async fn import_batch(
         &self,
         p: &Principal,
@@ -92,28 +132,36 @@ impl Services {
         rows: Vec<ImportRow>,
         outcome: &mut ImportOutcome,
     ) -> Result<()> {
-        let mut pending: Vec<Planned> = Vec::new();
-        let mut keys: HashSet<String> = HashSet::new();
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let external_ids: Vec<String> = rows.iter().filter_map(|r| r.external_id.clone()).collect();
+        let emails: Vec<String> = rows
+            .iter()
+            .filter_map(|r| r.email.as_ref().map(Email::normalized))
+            .collect();
+        let mut known = Known::default();
+        for u in self
+            .store()
+            .users_by_keys(org, &external_ids, &emails)
+            .await?
+        {
+            known.remember(u);
+        }
+        known.taken_usernames = self
+            .store()
+            .taken_usernames(&emails)
+            .await?
+            .into_iter()
+            .collect();
+
+        let mut pending: Vec<Planned> = Vec::with_capacity(rows.len());
         let mut ids = IdPool { buf: Vec::new() };
         for row in rows {
-            let row_keys: Vec<String> = row
-                .external_id
-                .iter()
-                .map(|e| format!("x:{e}"))
-                .chain(row.email.iter().map(|e| format!("e:{}", e.normalized())))
-                .chain(row.phone.iter().map(|p| format!("p:{p}")))
-                .collect();
-            if row_keys.iter().any(|k| keys.contains(k)) {
-                // A later row about a user an earlier row of this batch touches: settle those first.
-                self.flush(std::mem::take(&mut pending), outcome).await?;
-                keys.clear();
-            }
             let line = row.line;
-            match self.plan_row(p, org, row, &mut ids).await {
-                Ok(planned) => {
-                    keys.extend(row_keys);
-                    pending.push(planned);
-                }
+            match self.plan_row(p, org, row, &mut known, &mut ids).await {
+                Ok(Some(planned)) => pending.push(planned),
+                Ok(None) => {}
                 Err(error) => outcome.errors.push(RowError { line, error }),
             }
         }
@@ -125,21 +173,18 @@ impl Services {
         p: &Principal,
         org: OrgId,
         row: ImportRow,
+        known: &mut Known,
         ids: &mut IdPool,
-    ) -> Result<Planned> {
+    ) -> Result<Option<Planned>> {
         let now = self.now();
-        let by_external = match &row.external_id {
-            Some(x) => self.store().find_user(org, UserKey::ExternalId(x)).await?,
-            None => None,
-        };
-        let by_email = match &row.email {
-            Some(e) => {
-                self.store()
-                    .find_user(org, UserKey::Email(&e.normalized()))
-                    .await?
-            }
-            None => None,
-        };
+        let by_external = row
+            .external_id
+            .as_ref()
+            .and_then(|x| known.by_external.get(x).copied());
+        let by_email = row
+            .email
+            .as_ref()
+            .and_then(|e| known.by_email.get(&e.normalized()).copied());
         if let (Some(a), Some(b)) = (by_external, by_email)
             && a != b
         {
@@ -148,13 +193,8 @@ impl Services {
                 existing: Some(b.0),
             });
         }
-        let target = by_external.or(by_email);
-        let (mut user, created, expected) = match target {
-            Some(id) => {
-                let u = self.store().user(id).await?.ok_or(Error::Conflict)?;
-                let seq = u.sequence;
-                (u, false, seq)
-            }
+        let (before, created) = match by_external.or(by_email) {
+            Some(id) => (known.users.get(&id).cloned().ok_or(Error::Conflict)?, false),
             None => {
                 if row.first_name.is_none()
                     && row.last_name.is_none()
@@ -182,14 +222,14 @@ impl Services {
                 let id = UserId(ids.next(self).await?);
                 let mut u = User::new(id, org, now);
                 if let Some(e) = &row.email
-                    && self.store().user_by_username(e.as_str()).await?.is_none()
+                    && known.taken_usernames.insert(e.as_str().to_lowercase())
                 {
                     u.username = e.as_str().to_owned();
                 }
-                (u, true, 0)
+                (u, true)
             }
         };
-        let before = user.clone();
+        let mut user = before.clone();
         if row.first_name.is_some() {
             user.first_name = row.first_name;
         }
@@ -197,7 +237,7 @@ impl Services {
             user.last_name = row.last_name;
         }
         if let Some(e) = row.email {
-            if user.email.as_ref().map(|x| x.normalized()) != Some(e.normalized()) {
+            if user.email.as_ref().map(Email::normalized) != Some(e.normalized()) {
                 user.email_verified = false;
             }
             user.email = Some(e);
@@ -220,25 +260,19 @@ impl Services {
         if let Some(su) = row.super_user {
             user.super_user = su;
         }
-        let mut changes = Vec::with_capacity(2);
-        if created {
-            changes.push(Change::InsertUser(user.clone()));
+        let change = if created {
+            Change::InsertUser(user.clone())
         } else if user != before {
             user.sequence += 1;
             user.modified_at = now;
-            changes.push(Change::UpdateUser {
+            Change::UpdateUser {
                 user: user.clone(),
-                expected_sequence: expected,
-            });
+                expected_sequence: before.sequence,
+            }
         } else {
-            return Ok(Planned {
-                line: row.line,
-                created: false,
-                changes,
-                super_user_changed: false,
-            });
-        }
-        changes.push(Change::Audit(AuditEvent {
+            return Ok(None);
+        };
+        let audit = Change::Audit(AuditEvent {
             org_id: Some(org),
             subject_type: "user".to_owned(),
             subject_id: user.id.0,
@@ -252,13 +286,16 @@ impl Services {
             actor: p.actor(),
             fields: vec!["import".to_owned()],
             created_at: now,
-        }));
-        Ok(Planned {
+        });
+        let super_user_changed = !created && before.super_user != user.super_user;
+        known.forget(&before);
+        known.remember(user);
+        Ok(Some(Planned {
             line: row.line,
             created,
-            changes,
-            super_user_changed: !created && before.super_user != user.super_user,
-        })
+            changes: vec![change, audit],
+            super_user_changed,
+        }))
     }
 
     /// Commits planned rows, then forgets cached credentials if a row changed a `superUser`.

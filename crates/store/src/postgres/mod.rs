@@ -519,6 +519,44 @@ impl Store for PgStore {
             .collect())
     }
 
+    async fn users_by_keys(
+        &self,
+        org: OrgId,
+        external_ids: &[String],
+        emails: &[String],
+    ) -> Result<Vec<User>> {
+        if external_ids.is_empty() && emails.is_empty() {
+            return Ok(Vec::new());
+        }
+        let q = format!(
+            "SELECT {} FROM users WHERE organization_id = $1 AND \
+             (external_id = ANY($2) OR email_lower = ANY($3)) ORDER BY id",
+            sql::USER_COLUMNS
+        );
+        Ok(self
+            .query(&q, &[&org.0, &external_ids, &emails])
+            .await?
+            .iter()
+            .map(|r| rows::user(r, 0))
+            .collect())
+    }
+
+    async fn taken_usernames(&self, names: &[String]) -> Result<Vec<String>> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let lowered: Vec<String> = names.iter().map(|n| n.to_lowercase()).collect();
+        Ok(self
+            .query(
+                "SELECT lower(username) FROM users WHERE lower(username) = ANY($1)",
+                &[&lowered],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+    }
+
     async fn count_users(&self, filter: &UserFilter) -> Result<u64> {
         let s = sql::users_count(Dialect::Postgres, filter);
         let rows = self.query_sql(&s).await?;

@@ -333,6 +333,47 @@ impl Store for SqliteStore {
         self.heavy(move |c| Self::users_by_sql(c, &s)).await
     }
 
+    async fn users_by_keys(
+        &self,
+        org: OrgId,
+        external_ids: &[String],
+        emails: &[String],
+    ) -> Result<Vec<User>> {
+        if external_ids.is_empty() && emails.is_empty() {
+            return Ok(Vec::new());
+        }
+        let xs = serde_json::to_string(external_ids).map_err(Error::internal)?;
+        let es = serde_json::to_string(emails).map_err(Error::internal)?;
+        let q = format!(
+            "SELECT {} FROM users WHERE organization_id = ?1 AND \
+             (external_id IN (SELECT value FROM json_each(?2)) \
+             OR email_lower IN (SELECT value FROM json_each(?3))) ORDER BY id",
+            sql::USER_COLUMNS
+        );
+        self.heavy(move |c| {
+            let mut st = c.prepare_cached(&q)?;
+            let rows = st.query_map(params![org.0, xs, es], rows::user)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn taken_usernames(&self, names: &[String]) -> Result<Vec<String>> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let lowered: Vec<String> = names.iter().map(|n| n.to_lowercase()).collect();
+        let ns = serde_json::to_string(&lowered).map_err(Error::internal)?;
+        self.heavy(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT lower(username) FROM users WHERE lower(username) IN (SELECT value FROM json_each(?1))",
+            )?;
+            let rows = st.query_map(params![ns], |r| r.get(0))?;
+            rows.collect()
+        })
+        .await
+    }
+
     async fn count_users(&self, filter: &UserFilter) -> Result<u64> {
         let s = sql::users_count(Dialect::Sqlite, filter);
         self.heavy(move |c| {
