@@ -5,70 +5,72 @@ use serde::{Deserialize, Serialize};
 use usher_core::error::{Field, Validator};
 use usher_core::model::{Invitation, Organization, User, UserGroup};
 use usher_core::service::Patch;
-use usher_core::types::{self, Email, Language, Phone, RemovalPeriod, Timestamp, limits};
+use usher_core::types::{
+    self, Email, Language, ParseError, Phone, RemovalPeriod, Timestamp, limits,
+};
 
 use crate::common::nullable::Nullable;
 
 // ---------- values ----------
 
-/// Optional free text: empty means none.
+/// An optional value parsed from text; empty text means none.
+fn opt_parsed<T>(
+    v: &mut Validator,
+    field: Field,
+    value: Option<String>,
+    parse: impl FnOnce(&str) -> Result<T, ParseError>,
+) -> Option<T> {
+    let value = value.filter(|s| !s.is_empty())?;
+    v.check(field, parse(&value))
+}
+
+/// A partial update parsed from text: `null` or `""` clears it, absent keeps it.
+fn patch_parsed<T>(
+    v: &mut Validator,
+    field: Field,
+    value: Nullable<String>,
+    parse: impl FnOnce(&str) -> Result<T, ParseError>,
+) -> Patch<T> {
+    match value {
+        Nullable::Absent => Patch::Keep,
+        Nullable::Null => Patch::Clear,
+        Nullable::Value(s) if s.is_empty() => Patch::Clear,
+        Nullable::Value(s) => v.check(field, parse(&s)).map_or(Patch::Keep, Patch::Set),
+    }
+}
+
 pub fn opt_text(
     v: &mut Validator,
     field: Field,
     value: Option<String>,
     max: usize,
 ) -> Option<String> {
-    let value = value.filter(|s| !s.is_empty())?;
-    v.check(field, types::text(&value, max))
+    opt_parsed(v, field, value, |s| types::text(s, max))
 }
 
-/// Partial update of free text: `null` or `""` clears it.
 pub fn patch_text(
     v: &mut Validator,
     field: Field,
     value: Nullable<String>,
     max: usize,
 ) -> Patch<String> {
-    match value {
-        Nullable::Absent => Patch::Keep,
-        Nullable::Null => Patch::Clear,
-        Nullable::Value(s) if s.is_empty() => Patch::Clear,
-        Nullable::Value(s) => v
-            .check(field, types::text(&s, max))
-            .map_or(Patch::Keep, Patch::Set),
-    }
+    patch_parsed(v, field, value, |s| types::text(s, max))
 }
 
 pub fn opt_email(v: &mut Validator, field: Field, value: Option<String>) -> Option<Email> {
-    let value = value.filter(|s| !s.is_empty())?;
-    v.check(field, Email::parse(&value))
+    opt_parsed(v, field, value, Email::parse)
 }
 
 pub fn patch_email(v: &mut Validator, field: Field, value: Nullable<String>) -> Patch<Email> {
-    match value {
-        Nullable::Absent => Patch::Keep,
-        Nullable::Null => Patch::Clear,
-        Nullable::Value(s) if s.is_empty() => Patch::Clear,
-        Nullable::Value(s) => v
-            .check(field, Email::parse(&s))
-            .map_or(Patch::Keep, Patch::Set),
-    }
+    patch_parsed(v, field, value, Email::parse)
 }
 
 pub fn opt_phone(v: &mut Validator, field: Field, value: Option<String>) -> Option<Phone> {
-    let value = value.filter(|s| !s.is_empty())?;
-    v.check(field, Phone::parse_e164(&value))
+    opt_parsed(v, field, value, Phone::parse_e164)
 }
 
 pub fn patch_phone(v: &mut Validator, field: Field, value: Nullable<String>) -> Patch<Phone> {
-    match value {
-        Nullable::Absent => Patch::Keep,
-        Nullable::Null => Patch::Clear,
-        Nullable::Value(s) if s.is_empty() => Patch::Clear,
-        Nullable::Value(s) => v
-            .check(field, Phone::parse_e164(&s))
-            .map_or(Patch::Keep, Patch::Set),
-    }
+    patch_parsed(v, field, value, Phone::parse_e164)
 }
 
 pub fn opt_language(v: &mut Validator, field: Field, value: Option<String>) -> Option<Language> {
@@ -83,6 +85,7 @@ pub fn opt_period(v: &mut Validator, field: Field, value: Option<String>) -> Opt
     v.check(field, RemovalPeriod::parse(&value?))
 }
 
+/// `autoRemoveAfter`: `null` clears it (an empty string is not a period).
 pub fn patch_period(
     v: &mut Validator,
     field: Field,

@@ -93,13 +93,7 @@ impl Services {
         org: Option<OrgId>,
         draft: GroupDraft,
     ) -> Result<UserGroup> {
-        let org = org.or(p.org()).ok_or_else(|| {
-            Error::Invalid(vec![FieldError::new(
-                Field::Organization,
-                "required",
-                "An organization is required for an instance-admin credential",
-            )])
-        })?;
+        let org = super::org_or_callers(p, org)?;
         let Some(name) = draft.name.clone().filter(|n| !n.trim().is_empty()) else {
             return Err(Error::Invalid(vec![FieldError::required(Field::GroupName)]));
         };

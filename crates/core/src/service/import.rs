@@ -106,13 +106,7 @@ struct Planned {
 impl Services {
     /// Checks that the caller may import into `org` (an admin of it).
     pub async fn authorize_import(&self, p: &Principal, org: Option<OrgId>) -> Result<OrgId> {
-        let org = org.or(p.org()).ok_or_else(|| {
-            Error::Invalid(vec![FieldError::new(
-                Field::Organization,
-                "required",
-                "An organization is required for an instance-admin credential",
-            )])
-        })?;
+        let org = super::org_or_callers(p, org)?;
         rights::may_administer_org(p, org, Entity::Organization)?;
         self.store()
             .organization(org)

@@ -59,13 +59,7 @@ impl Services {
             }
             None
         } else {
-            let org = draft.org.or(p.org()).ok_or_else(|| {
-                Error::Invalid(vec![FieldError::new(
-                    Field::Organization,
-                    "required",
-                    "An organization is required for an instance-admin credential",
-                )])
-            })?;
+            let org = super::org_or_callers(p, draft.org)?;
             rights::may_administer_org(p, org, Entity::Organization)?;
             self.store()
                 .organization(org)

@@ -68,6 +68,21 @@ pub struct Services {
     inner: Arc<Inner>,
 }
 
+/// The organization a call names, else the caller's own; an instance admin has none and must name
+/// one.
+fn org_or_callers(
+    p: &crate::principal::Principal,
+    org: Option<crate::types::OrgId>,
+) -> crate::Result<crate::types::OrgId> {
+    org.or(p.org()).ok_or_else(|| {
+        crate::Error::Invalid(vec![crate::FieldError::new(
+            crate::Field::Organization,
+            "required",
+            "An organization is required for an instance-admin credential",
+        )])
+    })
+}
+
 /// How often an optimistic read-modify-write is retried when a concurrent change wins.
 const MAX_RETRIES: usize = 8;
 

@@ -286,16 +286,7 @@ impl Services {
 
     pub async fn create_user(&self, p: &Principal, input: NewUser) -> Result<Created> {
         let now = self.now();
-        let org = match input.org.or(p.org()) {
-            Some(org) => org,
-            None => {
-                return Err(Error::Invalid(vec![FieldError::new(
-                    Field::Organization,
-                    "required",
-                    "An organization is required for an instance-admin credential",
-                )]));
-            }
-        };
+        let org = super::org_or_callers(p, input.org)?;
         let mut v = Validator::new();
         if input.first_name.is_none()
             && input.last_name.is_none()
