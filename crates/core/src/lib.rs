@@ -7,6 +7,7 @@ pub mod auth;
 pub mod clock;
 pub mod error;
 pub mod model;
+pub mod password;
 pub mod ports;
 pub mod principal;
 pub mod rights;

@@ -1,0 +1,1 @@
+//! Passwords (stub; being written).

@@ -1,0 +1,1 @@
+//! Messages and pages (stub; being written).
