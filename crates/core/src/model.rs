@@ -339,6 +339,8 @@ pub struct OutboxMessage {
     pub language: Language,
     pub recipient: String,
     pub user_id: Option<UserId>,
+    /// The organization the message belongs to (for admins' views); `None` for instance-wide ones.
+    pub org_id: Option<OrgId>,
     /// The values the template needs (names, link, code).
     pub params: Value,
     pub created_at: Timestamp,

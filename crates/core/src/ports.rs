@@ -52,6 +52,32 @@ pub enum Change {
     DeleteApiKey(ApiKeyId),
     /// Replaces any earlier code of the same user and purpose.
     PutCode(OneTimeCode),
+    /// One more wrong attempt at a code.
+    CodeAttempt {
+        user: UserId,
+        purpose: CodePurpose,
+    },
+    /// A code was used (or given up).
+    DeleteCode {
+        user: UserId,
+        purpose: CodePurpose,
+    },
+    /// Delivered.
+    OutboxSent {
+        id: String,
+        at: Timestamp,
+    },
+    /// Not delivered this time; try again at `next_attempt_at`.
+    OutboxRetry {
+        id: String,
+        next_attempt_at: Timestamp,
+        error: String,
+    },
+    /// Given up after the last attempt.
+    OutboxFailed {
+        id: String,
+        error: String,
+    },
     Audit(AuditEvent),
     Outbox(OutboxMessage),
 }
@@ -198,7 +224,21 @@ pub struct OutboxRecord {
     pub message: OutboxMessage,
     /// `pending`, `sent`, `failed`.
     pub status: String,
+    /// Delivery attempts started (claims).
     pub attempts: i32,
+    /// When it is due (or, while claimed, when the claim lapses).
+    pub next_attempt_at: Timestamp,
+    pub last_error: Option<String>,
+    pub sent_at: Option<Timestamp>,
+}
+
+/// Which outbox rows to list.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OutboxQuery {
+    pub status: Option<String>,
+    pub org: Option<OrgId>,
+    pub offset: u64,
+    pub limit: u64,
 }
 
 #[async_trait]
@@ -258,4 +298,23 @@ pub trait Store: Send + Sync + 'static {
 
     async fn audit_events(&self, subject_type: &str, subject_id: i64) -> Result<Vec<AuditEvent>>;
     async fn outbox(&self, user: Option<UserId>) -> Result<Vec<OutboxRecord>>;
+    async fn outbox_list(&self, q: &OutboxQuery) -> Result<Vec<OutboxRecord>>;
+    /// Rows per status.
+    async fn outbox_counts(&self) -> Result<Vec<(String, u64)>>;
+    /// Claims up to `limit` pending messages due at `now`: each gets one more attempt and is
+    /// hidden from other claims until `lease_until` (so a worker that dies mid-send lets another
+    /// retry it after the lease). Safe with several workers (on PostgreSQL `SKIP LOCKED`).
+    async fn claim_outbox(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<OutboxRecord>>;
+
+    async fn code(&self, user: UserId, purpose: CodePurpose) -> Result<Option<OneTimeCode>>;
+    async fn code_by_hash(
+        &self,
+        purpose: CodePurpose,
+        code_hash: &str,
+    ) -> Result<Option<OneTimeCode>>;
 }

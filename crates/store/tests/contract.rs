@@ -333,6 +333,7 @@ fn outbox_message(user: Option<UserId>, channel: Channel, n: i64) -> OutboxMessa
             Channel::Sms => "+41791234567".into(),
         },
         user_id: user,
+        org_id: None,
         params: json!({
             "firstName": "Anna",
             "link": "https://usher.example.com/invite/abc?x=1&y=2",
@@ -2221,6 +2222,9 @@ async fn audit_and_outbox(store: Arc<dyn Store>) {
         message: m.clone(),
         status: "pending".into(),
         attempts: 0,
+        next_attempt_at: m.created_at,
+        last_error: None,
+        sent_at: None,
     };
     // Ordered by creation time.
     assert_eq!(
@@ -2449,3 +2453,252 @@ mod persisted {
         read_back(&store, &written).await;
     }
 }
+
+/// The delivery queue: claims hide a message until its lease lapses, retries and failures are
+/// recorded, several claimers never get the same message twice.
+async fn outbox_delivery_queue(store: Arc<dyn Store>) {
+    let org = new_org(&store, "o").await.id;
+    let mut msgs = Vec::new();
+    for n in 0..6 {
+        let m = OutboxMessage {
+            org_id: Some(org),
+            ..outbox_message(None, Channel::Email, 10 + n)
+        };
+        msgs.push(m.clone());
+        commit_ok(&store, vec![Change::Outbox(m)]).await;
+    }
+    // Nothing is due before its time.
+    assert!(
+        store
+            .claim_outbox(at(5), at(1_000), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Oldest first, limited, with one more attempt and the lease as next_attempt_at.
+    let first = store.claim_outbox(at(100), at(1_000), 2).await.unwrap();
+    let ids: Vec<&str> = first.iter().map(|r| r.message.id.as_str()).collect();
+    assert_eq!(ids, [msgs[0].id.as_str(), msgs[1].id.as_str()]);
+    assert!(
+        first
+            .iter()
+            .all(|r| r.attempts == 1 && r.next_attempt_at == at(1_000))
+    );
+    assert_eq!(first[0].message, msgs[0]);
+    // Claimed messages are invisible to the next claim until the lease lapses.
+    let rest = store.claim_outbox(at(100), at(1_000), 10).await.unwrap();
+    assert_eq!(rest.len(), 4);
+    assert!(
+        store
+            .claim_outbox(at(999), at(2_000), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    commit_ok(
+        &store,
+        vec![Change::OutboxSent {
+            id: msgs[0].id.clone(),
+            at: at(150),
+        }],
+    )
+    .await;
+    commit_ok(
+        &store,
+        vec![Change::OutboxRetry {
+            id: msgs[1].id.clone(),
+            next_attempt_at: at(500),
+            error: "421 busy".into(),
+        }],
+    )
+    .await;
+    commit_ok(
+        &store,
+        vec![Change::OutboxFailed {
+            id: msgs[2].id.clone(),
+            error: "550 no such user".into(),
+        }],
+    )
+    .await;
+    let again = store.claim_outbox(at(600), at(3_000), 10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].message.id, msgs[1].id);
+    assert_eq!(again[0].attempts, 2);
+    assert_eq!(again[0].last_error.as_deref(), Some("421 busy"));
+    // A sent message never comes back, even after a late retry mark.
+    commit_ok(
+        &store,
+        vec![Change::OutboxRetry {
+            id: msgs[0].id.clone(),
+            next_attempt_at: at(1),
+            error: "late".into(),
+        }],
+    )
+    .await;
+    // After the lease lapses, unfinished claims (a worker that died) are due again.
+    let lapsed = store.claim_outbox(at(1_000), at(4_000), 10).await.unwrap();
+    let mut lapsed_ids: Vec<String> = lapsed.iter().map(|r| r.message.id.clone()).collect();
+    lapsed_ids.sort();
+    let mut want: Vec<String> = msgs[3..].iter().map(|m| m.id.clone()).collect();
+    want.sort();
+    assert_eq!(lapsed_ids, want);
+
+    let all = store.outbox(None).await.unwrap();
+    let by_id = |id: &str| all.iter().find(|r| r.message.id == id).unwrap().clone();
+    assert_eq!(by_id(&msgs[0].id).status, "sent");
+    assert_eq!(by_id(&msgs[0].id).sent_at, Some(at(150)));
+    assert_eq!(by_id(&msgs[0].id).last_error, None);
+    assert_eq!(by_id(&msgs[2].id).status, "failed");
+    assert_eq!(
+        by_id(&msgs[2].id).last_error.as_deref(),
+        Some("550 no such user")
+    );
+
+    let failed = store
+        .outbox_list(&OutboxQuery {
+            status: Some("failed".into()),
+            org: Some(org),
+            offset: 0,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].message.id, msgs[2].id);
+    let other_org = store
+        .outbox_list(&OutboxQuery {
+            status: None,
+            org: Some(OrgId(org.0 + 100)),
+            offset: 0,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert!(other_org.is_empty());
+    let paged = store
+        .outbox_list(&OutboxQuery {
+            status: None,
+            org: None,
+            offset: 1,
+            limit: 2,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        paged
+            .iter()
+            .map(|r| r.message.id.clone())
+            .collect::<Vec<_>>(),
+        [msgs[1].id.clone(), msgs[2].id.clone()]
+    );
+    let counts = store.outbox_counts().await.unwrap();
+    assert_eq!(
+        counts,
+        [
+            ("failed".to_owned(), 1),
+            ("pending".to_owned(), 4),
+            ("sent".to_owned(), 1)
+        ]
+    );
+
+    // Concurrent claimers never share a message.
+    for n in 0..40 {
+        commit_ok(
+            &store,
+            vec![Change::Outbox(outbox_message(
+                None,
+                Channel::Sms,
+                2_000 + n,
+            ))],
+        )
+        .await;
+    }
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            s.claim_outbox(at(5_000), at(9_000), 7).await.unwrap()
+        }));
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut total = 0;
+    for t in tasks {
+        for r in t.await.unwrap() {
+            total += 1;
+            assert!(seen.insert(r.message.id), "a message was claimed twice");
+        }
+    }
+    assert_eq!(total, 40 + 4, "every due message was claimed exactly once");
+}
+contract!(outbox_delivery_queue);
+
+/// Codes: looked up by user and purpose or by hash; attempts count; deletion.
+async fn code_lookups(store: Arc<dyn Store>) {
+    let org = new_org(&store, "o").await.id;
+    let u = new_user(&store, org, |_| {}).await;
+    let c = OneTimeCode {
+        user_id: u.id,
+        purpose: CodePurpose::EmailChange,
+        code_hash: "h1".into(),
+        target: Some("new@example.com".into()),
+        expires_at: at(100),
+        attempts: 0,
+        created_at: at(1),
+    };
+    commit_ok(&store, vec![Change::PutCode(c.clone())]).await;
+    assert_eq!(
+        store.code(u.id, CodePurpose::EmailChange).await.unwrap(),
+        Some(c.clone())
+    );
+    assert_eq!(
+        store.code(u.id, CodePurpose::PasswordReset).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .code_by_hash(CodePurpose::EmailChange, "h1")
+            .await
+            .unwrap(),
+        Some(c.clone())
+    );
+    assert_eq!(
+        store
+            .code_by_hash(CodePurpose::EmailVerification, "h1")
+            .await
+            .unwrap(),
+        None
+    );
+    for _ in 0..3 {
+        commit_ok(
+            &store,
+            vec![Change::CodeAttempt {
+                user: u.id,
+                purpose: CodePurpose::EmailChange,
+            }],
+        )
+        .await;
+    }
+    assert_eq!(
+        store
+            .code(u.id, CodePurpose::EmailChange)
+            .await
+            .unwrap()
+            .unwrap()
+            .attempts,
+        3
+    );
+    commit_ok(
+        &store,
+        vec![Change::DeleteCode {
+            user: u.id,
+            purpose: CodePurpose::EmailChange,
+        }],
+    )
+    .await;
+    assert_eq!(
+        store.code(u.id, CodePurpose::EmailChange).await.unwrap(),
+        None
+    );
+}
+contract!(code_lookups);

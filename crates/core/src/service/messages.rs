@@ -33,6 +33,7 @@ impl Services {
             language,
             recipient: recipient.to_owned(),
             user_id: Some(user.id),
+            org_id: Some(user.org_id),
             params,
             created_at: self.now(),
         }

@@ -166,9 +166,19 @@ const PUT_CODE: &str = "INSERT INTO one_time_codes (user_id, purpose, code_hash,
                  attempts = EXCLUDED.attempts, created_at = EXCLUDED.created_at";
 const INSERT_AUDIT: &str = "INSERT INTO audit_events (organization_id, subject_type, subject_id, sequence, \
                  event_type, actor, fields, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
-const INSERT_OUTBOX: &str = "INSERT INTO outbox_messages (id, channel, template, language, recipient, user_id, \
-                 params, status, attempts, next_attempt_at, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $8)";
+const INSERT_OUTBOX: &str = "INSERT INTO outbox_messages (id, channel, template, language, \
+    recipient, user_id, params, status, attempts, next_attempt_at, created_at, organization_id) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $8, $9)";
+
+const CODE_ATTEMPT: &str =
+    "UPDATE one_time_codes SET attempts = attempts + 1 WHERE user_id = $1 AND purpose = $2";
+const DELETE_CODE: &str = "DELETE FROM one_time_codes WHERE user_id = $1 AND purpose = $2";
+const OUTBOX_SENT: &str =
+    "UPDATE outbox_messages SET status = 'sent', sent_at = $2, last_error = NULL WHERE id = $1";
+const OUTBOX_RETRY: &str = "UPDATE outbox_messages SET next_attempt_at = $2, last_error = $3 \
+    WHERE id = $1 AND status = 'pending'";
+const OUTBOX_FAILED: &str =
+    "UPDATE outbox_messages SET status = 'failed', last_error = $2 WHERE id = $1";
 
 /// The statement a change runs.
 fn statement(c: &Change) -> &'static str {
@@ -189,6 +199,11 @@ fn statement(c: &Change) -> &'static str {
         Change::PutCode(_) => PUT_CODE,
         Change::Audit(_) => INSERT_AUDIT,
         Change::Outbox(_) => INSERT_OUTBOX,
+        Change::CodeAttempt { .. } => CODE_ATTEMPT,
+        Change::DeleteCode { .. } => DELETE_CODE,
+        Change::OutboxSent { .. } => OUTBOX_SENT,
+        Change::OutboxRetry { .. } => OUTBOX_RETRY,
+        Change::OutboxFailed { .. } => OUTBOX_FAILED,
     }
 }
 
@@ -392,10 +407,41 @@ async fn apply_one(tx: &deadpool_postgres::Transaction<'_>, c: &Change) -> Resul
                     &m.user_id.map(|u| u.0),
                     &Json(&m.params),
                     &m.created_at.nanos(),
+                    &m.org_id.map(|o| o.0),
                 ],
             )
             .await
             .map_err(map_err)?;
+        }
+        Change::CodeAttempt { user, purpose } => {
+            let st = exec(CODE_ATTEMPT).await?;
+            tx.execute(&st, &[&user.0, &purpose.as_str()])
+                .await
+                .map_err(map_err)?;
+        }
+        Change::DeleteCode { user, purpose } => {
+            let st = exec(DELETE_CODE).await?;
+            tx.execute(&st, &[&user.0, &purpose.as_str()])
+                .await
+                .map_err(map_err)?;
+        }
+        Change::OutboxSent { id, at } => {
+            let st = exec(OUTBOX_SENT).await?;
+            tx.execute(&st, &[id, &at.nanos()]).await.map_err(map_err)?;
+        }
+        Change::OutboxRetry {
+            id,
+            next_attempt_at,
+            error,
+        } => {
+            let st = exec(OUTBOX_RETRY).await?;
+            tx.execute(&st, &[id, &next_attempt_at.nanos(), error])
+                .await
+                .map_err(map_err)?;
+        }
+        Change::OutboxFailed { id, error } => {
+            let st = exec(OUTBOX_FAILED).await?;
+            tx.execute(&st, &[id, error]).await.map_err(map_err)?;
         }
     }
     Ok(())
@@ -762,16 +808,97 @@ impl Store for PgStore {
     }
 
     async fn outbox(&self, user: Option<UserId>) -> Result<Vec<OutboxRecord>> {
+        let q = format!(
+            "SELECT {} FROM outbox_messages WHERE $1::BIGINT IS NULL OR user_id = $1 ORDER BY created_at, id",
+            rows::OUTBOX_COLUMNS
+        );
         Ok(self
-            .query(
-                "SELECT id, channel, template, language, recipient, user_id, params, created_at, \
-                 status, attempts FROM outbox_messages WHERE $1::BIGINT IS NULL OR user_id = $1 \
-                 ORDER BY created_at, id",
-                &[&user.map(|u| u.0)],
-            )
+            .query(&q, &[&user.map(|u| u.0)])
             .await?
             .iter()
             .map(rows::outbox)
             .collect())
+    }
+
+    async fn outbox_list(&self, q: &OutboxQuery) -> Result<Vec<OutboxRecord>> {
+        let sql = format!(
+            "SELECT {} FROM outbox_messages WHERE ($1::TEXT IS NULL OR status = $1) \
+             AND ($2::BIGINT IS NULL OR organization_id = $2) ORDER BY created_at, id LIMIT $3 OFFSET $4",
+            rows::OUTBOX_COLUMNS
+        );
+        let (limit, offset) = (
+            q.limit.min(i64::MAX as u64) as i64,
+            q.offset.min(i64::MAX as u64) as i64,
+        );
+        Ok(self
+            .query(&sql, &[&q.status, &q.org.map(|o| o.0), &limit, &offset])
+            .await?
+            .iter()
+            .map(rows::outbox)
+            .collect())
+    }
+
+    async fn outbox_counts(&self) -> Result<Vec<(String, u64)>> {
+        Ok(self
+            .query(
+                "SELECT status, COUNT(*) FROM outbox_messages GROUP BY status ORDER BY status",
+                &[],
+            )
+            .await?
+            .iter()
+            .map(|r| (r.get(0), r.get::<_, i64>(1).max(0) as u64))
+            .collect())
+    }
+
+    async fn claim_outbox(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<OutboxRecord>> {
+        let q = format!(
+            "UPDATE outbox_messages SET next_attempt_at = $2, attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM outbox_messages WHERE status = 'pending' \
+             AND next_attempt_at <= $1 ORDER BY next_attempt_at, created_at, id LIMIT $3 \
+             FOR UPDATE SKIP LOCKED) RETURNING {}",
+            rows::OUTBOX_COLUMNS
+        );
+        let mut claimed: Vec<OutboxRecord> = self
+            .query(&q, &[&now.nanos(), &lease_until.nanos(), &i64::from(limit)])
+            .await?
+            .iter()
+            .map(rows::outbox)
+            .collect();
+        // RETURNING has no order; hand them out oldest first.
+        claimed.sort_by(|a, b| {
+            (a.message.created_at, &a.message.id).cmp(&(b.message.created_at, &b.message.id))
+        });
+        Ok(claimed)
+    }
+
+    async fn code(&self, user: UserId, purpose: CodePurpose) -> Result<Option<OneTimeCode>> {
+        let q = format!(
+            "SELECT {} FROM one_time_codes WHERE user_id = $1 AND purpose = $2",
+            rows::CODE_COLUMNS
+        );
+        Ok(self
+            .query_opt(&q, &[&user.0, &purpose.as_str()])
+            .await?
+            .map(|r| rows::code(&r)))
+    }
+
+    async fn code_by_hash(
+        &self,
+        purpose: CodePurpose,
+        code_hash: &str,
+    ) -> Result<Option<OneTimeCode>> {
+        let q = format!(
+            "SELECT {} FROM one_time_codes WHERE code_hash = $1 AND purpose = $2",
+            rows::CODE_COLUMNS
+        );
+        Ok(self
+            .query_opt(&q, &[&code_hash, &purpose.as_str()])
+            .await?
+            .map(|r| rows::code(&r)))
     }
 }

@@ -193,6 +193,12 @@ pub(super) fn audit(r: &Row) -> AuditEvent {
     }
 }
 
+pub(super) const CODE_COLUMNS: &str =
+    "user_id, purpose, code_hash, target, expires_at, attempts, created_at";
+
+pub(super) const OUTBOX_COLUMNS: &str = "id, channel, template, language, recipient, user_id, \
+    params, created_at, status, attempts, next_attempt_at, last_error, sent_at, organization_id";
+
 pub(super) fn outbox(r: &Row) -> OutboxRecord {
     OutboxRecord {
         message: OutboxMessage {
@@ -206,11 +212,15 @@ pub(super) fn outbox(r: &Row) -> OutboxRecord {
             language: Language::parse(r.get(3)).unwrap_or(Language::En),
             recipient: r.get(4),
             user_id: r.get::<_, Option<i64>>(5).map(UserId),
+            org_id: r.get::<_, Option<i64>>(13).map(OrgId),
             params: r.get(6),
             created_at: ts(r.get(7)),
         },
         status: r.get(8),
         attempts: r.get(9),
+        next_attempt_at: ts(r.get(10)),
+        last_error: r.get(11),
+        sent_at: r.get::<_, Option<i64>>(12).map(ts),
     }
 }
 

@@ -256,7 +256,7 @@ impl Store for SqliteStore {
         }
         let (reply, rx) = oneshot::channel();
         self.writer
-            .send(writer::Job { changes, reply })
+            .send(writer::Job::Commit { changes, reply })
             .map_err(|_| Error::Unavailable("the database writer has stopped".to_owned()))?;
         rx.await
             .map_err(|_| Error::Unavailable("the database writer has stopped".to_owned()))?
@@ -546,21 +546,11 @@ impl Store for SqliteStore {
 
     async fn codes(&self, user: UserId) -> Result<Vec<OneTimeCode>> {
         self.readers.with(|c| {
-            let mut st = c.prepare_cached(
-                "SELECT user_id, purpose, code_hash, target, expires_at, attempts, created_at \
-                 FROM one_time_codes WHERE user_id = ?1 ORDER BY purpose",
-            )?;
-            let rows = st.query_map(params![user.0], |r| {
-                Ok(OneTimeCode {
-                    user_id: UserId(r.get(0)?),
-                    purpose: rows::purpose(&r.get::<_, String>(1)?),
-                    code_hash: r.get(2)?,
-                    target: r.get(3)?,
-                    expires_at: rows::ts(r.get(4)?),
-                    attempts: r.get(5)?,
-                    created_at: rows::ts(r.get(6)?),
-                })
-            })?;
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {} FROM one_time_codes WHERE user_id = ?1 ORDER BY purpose",
+                rows::CODE_COLUMNS
+            ))?;
+            let rows = st.query_map(params![user.0], rows::code)?;
             rows.collect()
         })
     }
@@ -601,29 +591,86 @@ impl Store for SqliteStore {
 
     async fn outbox(&self, user: Option<UserId>) -> Result<Vec<OutboxRecord>> {
         self.readers.with(|c| {
-            let mut st = c.prepare_cached(
-                "SELECT id, channel, template, language, recipient, user_id, params, created_at, \
-                 status, attempts FROM outbox_messages WHERE ?1 IS NULL OR user_id = ?1 \
-                 ORDER BY created_at, id",
-            )?;
-            let rows = st.query_map(params![user.map(|u| u.0)], |r| {
-                let params: String = r.get(6)?;
-                Ok(OutboxRecord {
-                    message: OutboxMessage {
-                        id: r.get(0)?,
-                        channel: rows::channel(&r.get::<_, String>(1)?),
-                        template: r.get(2)?,
-                        language: Language::parse(&r.get::<_, String>(3)?).unwrap_or(Language::En),
-                        recipient: r.get(4)?,
-                        user_id: r.get::<_, Option<i64>>(5)?.map(UserId),
-                        params: serde_json::from_str(&params).unwrap_or_default(),
-                        created_at: rows::ts(r.get(7)?),
-                    },
-                    status: r.get(8)?,
-                    attempts: r.get(9)?,
-                })
-            })?;
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {} FROM outbox_messages WHERE ?1 IS NULL OR user_id = ?1 ORDER BY created_at, id",
+                rows::OUTBOX_COLUMNS
+            ))?;
+            let rows = st.query_map(params![user.map(|u| u.0)], rows::outbox)?;
             rows.collect()
+        })
+    }
+
+    async fn outbox_list(&self, q: &OutboxQuery) -> Result<Vec<OutboxRecord>> {
+        let (status, org) = (q.status.clone(), q.org.map(|o| o.0));
+        let (limit, offset) = (
+            q.limit.min(i64::MAX as u64) as i64,
+            q.offset.min(i64::MAX as u64) as i64,
+        );
+        self.heavy(move |c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {} FROM outbox_messages WHERE (?1 IS NULL OR status = ?1) \
+                 AND (?2 IS NULL OR organization_id = ?2) ORDER BY created_at, id LIMIT ?3 OFFSET ?4",
+                rows::OUTBOX_COLUMNS
+            ))?;
+            let rows = st.query_map(params![status, org, limit, offset], rows::outbox)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn outbox_counts(&self) -> Result<Vec<(String, u64)>> {
+        self.heavy(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT status, COUNT(*) FROM outbox_messages GROUP BY status ORDER BY status",
+            )?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as u64)))?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn claim_outbox(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<OutboxRecord>> {
+        let (reply, rx) = oneshot::channel();
+        self.writer
+            .send(writer::Job::Claim {
+                now,
+                lease_until,
+                limit,
+                reply,
+            })
+            .map_err(|_| Error::Unavailable("the database writer has stopped".to_owned()))?;
+        rx.await
+            .map_err(|_| Error::Unavailable("the database writer has stopped".to_owned()))?
+    }
+
+    async fn code(&self, user: UserId, purpose: CodePurpose) -> Result<Option<OneTimeCode>> {
+        self.readers.with(|c| {
+            c.prepare_cached(&format!(
+                "SELECT {} FROM one_time_codes WHERE user_id = ?1 AND purpose = ?2",
+                rows::CODE_COLUMNS
+            ))?
+            .query_row(params![user.0, purpose.as_str()], rows::code)
+            .optional()
+        })
+    }
+
+    async fn code_by_hash(
+        &self,
+        purpose: CodePurpose,
+        code_hash: &str,
+    ) -> Result<Option<OneTimeCode>> {
+        self.readers.with(|c| {
+            c.prepare_cached(&format!(
+                "SELECT {} FROM one_time_codes WHERE code_hash = ?1 AND purpose = ?2",
+                rows::CODE_COLUMNS
+            ))?
+            .query_row(params![code_hash, purpose.as_str()], rows::code)
+            .optional()
         })
     }
 }

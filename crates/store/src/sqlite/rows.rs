@@ -114,6 +114,46 @@ pub(super) fn api_key(r: &Row<'_>) -> rusqlite::Result<ApiKey> {
     })
 }
 
+pub(super) const CODE_COLUMNS: &str =
+    "user_id, purpose, code_hash, target, expires_at, attempts, created_at";
+
+pub(super) fn code(r: &Row<'_>) -> rusqlite::Result<OneTimeCode> {
+    Ok(OneTimeCode {
+        user_id: UserId(r.get(0)?),
+        purpose: purpose(&r.get::<_, String>(1)?),
+        code_hash: r.get(2)?,
+        target: r.get(3)?,
+        expires_at: ts(r.get(4)?),
+        attempts: r.get(5)?,
+        created_at: ts(r.get(6)?),
+    })
+}
+
+pub(crate) const OUTBOX_COLUMNS: &str = "id, channel, template, language, recipient, user_id, \
+    params, created_at, status, attempts, next_attempt_at, last_error, sent_at, organization_id";
+
+pub(super) fn outbox(r: &Row<'_>) -> rusqlite::Result<usher_core::ports::OutboxRecord> {
+    let params: String = r.get(6)?;
+    Ok(usher_core::ports::OutboxRecord {
+        message: OutboxMessage {
+            id: r.get(0)?,
+            channel: channel(&r.get::<_, String>(1)?),
+            template: r.get(2)?,
+            language: Language::parse(&r.get::<_, String>(3)?).unwrap_or(Language::En),
+            recipient: r.get(4)?,
+            user_id: r.get::<_, Option<i64>>(5)?.map(UserId),
+            org_id: r.get::<_, Option<i64>>(13)?.map(OrgId),
+            params: serde_json::from_str(&params).unwrap_or_default(),
+            created_at: ts(r.get(7)?),
+        },
+        status: r.get(8)?,
+        attempts: r.get(9)?,
+        next_attempt_at: ts(r.get(10)?),
+        last_error: r.get(11)?,
+        sent_at: r.get::<_, Option<i64>>(12)?.map(ts),
+    })
+}
+
 pub(super) fn purpose(s: &str) -> CodePurpose {
     match s {
         "phone_verification" => CodePurpose::PhoneVerification,

@@ -8,14 +8,39 @@ use std::sync::mpsc::{Receiver, TryRecvError};
 use rusqlite::{Connection, params};
 use tokio::sync::oneshot;
 use usher_core::error::{Error, Result};
-use usher_core::ports::{Change, ChangeSet};
+use usher_core::ports::{Change, ChangeSet, OutboxRecord};
+use usher_core::types::Timestamp;
 
 use super::rows::map_err;
 use crate::sql::{INSERT_USER, UPDATE_USER};
 
-pub(super) struct Job {
-    pub changes: ChangeSet,
-    pub reply: oneshot::Sender<Result<()>>,
+pub(super) enum Job {
+    Commit {
+        changes: ChangeSet,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    /// See `Store::claim_outbox`.
+    Claim {
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+        reply: oneshot::Sender<Result<Vec<OutboxRecord>>>,
+    },
+}
+
+/// What a job produced, before its transaction committed.
+enum Outcome {
+    Committed(Result<()>),
+    Claimed(Result<Vec<OutboxRecord>>),
+}
+
+impl Outcome {
+    fn is_ok(&self) -> bool {
+        match self {
+            Outcome::Committed(r) => r.is_ok(),
+            Outcome::Claimed(r) => r.is_ok(),
+        }
+    }
 }
 
 /// Change sets committed in one transaction, at most.
@@ -33,47 +58,102 @@ pub(super) fn run(mut conn: Connection, rx: Receiver<Job>) {
         let results = commit_batch(&mut conn, &batch);
         for (job, result) in batch.into_iter().zip(results) {
             // The caller may have gone away (request cancelled); its change is committed anyway.
-            let _ = job.reply.send(result);
+            match (job, result) {
+                (Job::Commit { reply, .. }, Outcome::Committed(r)) => {
+                    let _ = reply.send(r);
+                }
+                (Job::Claim { reply, .. }, Outcome::Claimed(r)) => {
+                    let _ = reply.send(r);
+                }
+                (Job::Commit { reply, .. }, Outcome::Claimed(_)) => {
+                    let _ = reply.send(Err(Error::internal(usher_core::error::Message(
+                        "job mix-up".into(),
+                    ))));
+                }
+                (Job::Claim { reply, .. }, Outcome::Committed(_)) => {
+                    let _ = reply.send(Err(Error::internal(usher_core::error::Message(
+                        "job mix-up".into(),
+                    ))));
+                }
+            }
         }
     }
     tracing::debug!("sqlite writer stopped");
 }
 
-fn commit_batch(conn: &mut Connection, batch: &[Job]) -> Vec<Result<()>> {
+fn failed(job: &Job, e: Error) -> Outcome {
+    match job {
+        Job::Commit { .. } => Outcome::Committed(Err(e)),
+        Job::Claim { .. } => Outcome::Claimed(Err(e)),
+    }
+}
+
+fn unavailable(msg: &str) -> Error {
+    Error::Unavailable(msg.to_owned())
+}
+
+fn commit_batch(conn: &mut Connection, batch: &[Job]) -> Vec<Outcome> {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         let msg = e.to_string();
-        return batch
-            .iter()
-            .map(|_| Err(Error::Unavailable(msg.clone())))
-            .collect();
+        return batch.iter().map(|j| failed(j, unavailable(&msg))).collect();
     }
     let mut results = Vec::with_capacity(batch.len());
     for job in batch {
-        let r = conn
-            .execute_batch("SAVEPOINT cs")
-            .map_err(map_err)
-            .and_then(|()| apply(conn, &job.changes));
-        match r {
-            Ok(()) => match conn.execute_batch("RELEASE cs") {
-                Ok(()) => results.push(Ok(())),
-                Err(e) => results.push(Err(map_err(e))),
-            },
-            Err(e) => {
-                let _ = conn.execute_batch("ROLLBACK TO cs; RELEASE cs");
-                results.push(Err(e));
+        if let Err(e) = conn.execute_batch("SAVEPOINT cs") {
+            results.push(failed(job, map_err(e)));
+            continue;
+        }
+        let outcome = match job {
+            Job::Commit { changes, .. } => Outcome::Committed(apply(conn, changes)),
+            Job::Claim {
+                now,
+                lease_until,
+                limit,
+                ..
+            } => Outcome::Claimed(claim(conn, *now, *lease_until, *limit).map_err(map_err)),
+        };
+        if outcome.is_ok() {
+            match conn.execute_batch("RELEASE cs") {
+                Ok(()) => results.push(outcome),
+                Err(e) => results.push(failed(job, map_err(e))),
             }
+        } else {
+            let _ = conn.execute_batch("ROLLBACK TO cs; RELEASE cs");
+            results.push(outcome);
         }
     }
     if let Err(e) = conn.execute_batch("COMMIT") {
         let _ = conn.execute_batch("ROLLBACK");
         let msg = e.to_string();
         tracing::error!(error = %msg, "sqlite commit failed");
-        return batch
-            .iter()
-            .map(|_| Err(Error::Unavailable(msg.clone())))
-            .collect();
+        return batch.iter().map(|j| failed(j, unavailable(&msg))).collect();
     }
     results
+}
+
+fn claim(
+    conn: &Connection,
+    now: Timestamp,
+    lease_until: Timestamp,
+    limit: u32,
+) -> rusqlite::Result<Vec<OutboxRecord>> {
+    let mut st = conn.prepare_cached(&format!(
+        "UPDATE outbox_messages SET next_attempt_at = ?2, attempts = attempts + 1 \
+         WHERE id IN (SELECT id FROM outbox_messages WHERE status = 'pending' \
+         AND next_attempt_at <= ?1 ORDER BY next_attempt_at, created_at, id LIMIT ?3) \
+         RETURNING {}",
+        super::rows::OUTBOX_COLUMNS
+    ))?;
+    let rows = st.query_map(
+        params![now.nanos(), lease_until.nanos(), limit],
+        super::rows::outbox,
+    )?;
+    let mut claimed = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+    // RETURNING has no defined order; hand them out oldest first.
+    claimed.sort_by(|a, b| {
+        (a.message.created_at, &a.message.id).cmp(&(b.message.created_at, &b.message.id))
+    });
+    Ok(claimed)
 }
 
 fn b(v: bool) -> i64 {
@@ -309,8 +389,8 @@ fn apply_one(conn: &Connection, c: &Change) -> std::result::Result<(), Step> {
         Change::Outbox(m) => {
             conn.prepare_cached(
                 "INSERT INTO outbox_messages (id, channel, template, language, recipient, user_id, \
-                 params, status, attempts, next_attempt_at, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8, ?8)",
+                 params, status, attempts, next_attempt_at, created_at, organization_id) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8, ?8, ?9)",
             )?
             .execute(params![
                 m.id,
@@ -320,8 +400,42 @@ fn apply_one(conn: &Connection, c: &Change) -> std::result::Result<(), Step> {
                 m.recipient,
                 m.user_id.map(|u| u.0),
                 m.params.to_string(),
-                m.created_at.nanos()
+                m.created_at.nanos(),
+                m.org_id.map(|o| o.0)
             ])?;
+        }
+        Change::CodeAttempt { user, purpose } => {
+            conn.prepare_cached(
+                "UPDATE one_time_codes SET attempts = attempts + 1 WHERE user_id = ?1 AND purpose = ?2",
+            )?
+            .execute(params![user.0, purpose.as_str()])?;
+        }
+        Change::DeleteCode { user, purpose } => {
+            conn.prepare_cached("DELETE FROM one_time_codes WHERE user_id = ?1 AND purpose = ?2")?
+                .execute(params![user.0, purpose.as_str()])?;
+        }
+        Change::OutboxSent { id, at } => {
+            conn.prepare_cached(
+                "UPDATE outbox_messages SET status = 'sent', sent_at = ?2, last_error = NULL WHERE id = ?1",
+            )?
+            .execute(params![id, at.nanos()])?;
+        }
+        Change::OutboxRetry {
+            id,
+            next_attempt_at,
+            error,
+        } => {
+            conn.prepare_cached(
+                "UPDATE outbox_messages SET next_attempt_at = ?2, last_error = ?3 \
+                 WHERE id = ?1 AND status = 'pending'",
+            )?
+            .execute(params![id, next_attempt_at.nanos(), error])?;
+        }
+        Change::OutboxFailed { id, error } => {
+            conn.prepare_cached(
+                "UPDATE outbox_messages SET status = 'failed', last_error = ?2 WHERE id = ?1",
+            )?
+            .execute(params![id, error])?;
         }
     }
     Ok(())
