@@ -4,11 +4,16 @@
 
 pub mod bold;
 pub mod common;
+pub mod pages;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
+
 use usher_core::service::Services;
+use usher_jobs::Metrics;
+use usher_templates::Templates;
 
 /// Limits on what a client may send.
 #[derive(Debug, Clone)]
@@ -36,6 +41,8 @@ impl Default for Limits {
 pub struct AppState {
     pub services: Services,
     pub limits: Limits,
+    pub templates: Arc<Templates>,
+    pub metrics: Arc<Metrics>,
 }
 
 /// The whole HTTP application: every dialect on one router, with the shared layers.
@@ -43,6 +50,7 @@ pub fn router(state: AppState) -> Router {
     let json_limit = state.limits.json_body;
     let app = Router::new()
         .merge(common::health::routes())
+        .merge(pages::routes())
         .merge(bold::routes(&state.limits))
         .fallback(bold::not_found)
         .method_not_allowed_fallback(bold::method_not_allowed)

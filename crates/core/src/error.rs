@@ -15,6 +15,10 @@ pub enum Entity {
     Organization,
     ApiKey,
     Invitation,
+    /// A one-time code (verification link).
+    Code,
+    /// An email-change confirmation link.
+    EmailChange,
 }
 
 /// A domain field, named the same in every dialect's mind but rendered in each one's words.
@@ -47,6 +51,9 @@ pub enum Field {
     Name,
     Expiration,
     User,
+    Password,
+    Code,
+    Token,
     /// A name only the dialect knows (already in its own words).
     Wire(String),
 }
@@ -120,6 +127,9 @@ pub enum Error {
     RateLimited { retry_after: Duration },
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// A link or token that existed but is used up or expired.
+    #[error("{0:?} is gone (used or expired)")]
+    Gone(Entity),
     /// A concurrent change won; the service retries, clients never see this.
     #[error("concurrent modification")]
     Conflict,

@@ -78,6 +78,11 @@ pub enum Change {
         id: String,
         error: String,
     },
+    /// Not sent because it no longer applies (its user was deleted).
+    OutboxCancelled {
+        id: String,
+        reason: String,
+    },
     Audit(AuditEvent),
     Outbox(OutboxMessage),
 }

@@ -1,10 +1,18 @@
-//! Background work that runs inside `usher serve`.
+//! Background work that runs inside `usher serve`: the outbox delivery worker and the
+//! auto-removal sweep.
+
+pub mod delivery;
+pub mod metrics;
+pub mod senders;
 
 use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use usher_core::service::Services;
+
+pub use delivery::{Worker, WorkerConfig};
+pub use metrics::Metrics;
 
 /// Runs the auto-removal sweep every `interval` until `shutdown` turns true. The sweep itself is
 /// [`Services::sweep_auto_removals`], which reads the injected clock, so tests drive it directly.

@@ -20,6 +20,19 @@ pub struct Config {
     pub pg_pool_size: usize,
     pub max_json_body: usize,
     pub max_import_body: usize,
+    /// `smtp://[user:pass@]host:port?tls=none|starttls|tls`; none = messages go to the log.
+    pub smtp_url: Option<String>,
+    /// Sender of emails; defaults to `usher <noreply@{public host}>`.
+    pub mail_from: String,
+    /// SMS webhook; none = SMS go to the log.
+    pub sms_webhook_url: Option<String>,
+    pub sms_webhook_token: Option<String>,
+    /// Delivery attempts before a message is marked failed.
+    pub delivery_max_attempts: i32,
+    /// Wait before the second delivery attempt (doubles each time, at most an hour).
+    pub delivery_retry: Duration,
+    /// Longest wait between looks at the outbox.
+    pub delivery_poll: Duration,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -39,6 +52,13 @@ pub struct FileConfig {
     pub pg_pool_size: Option<usize>,
     pub max_json_body: Option<usize>,
     pub max_import_body: Option<usize>,
+    pub smtp_url: Option<String>,
+    pub mail_from: Option<String>,
+    pub sms_webhook_url: Option<String>,
+    pub sms_webhook_token: Option<String>,
+    pub delivery_max_attempts: Option<i32>,
+    pub delivery_retry_secs: Option<u64>,
+    pub delivery_poll_ms: Option<u64>,
 }
 
 impl FileConfig {
@@ -62,6 +82,31 @@ pub struct Overrides {
     pub pg_pool_size: Option<usize>,
     pub max_json_body: Option<usize>,
     pub max_import_body: Option<usize>,
+    pub smtp_url: Option<String>,
+    pub mail_from: Option<String>,
+    pub sms_webhook_url: Option<String>,
+    pub sms_webhook_token: Option<String>,
+    pub delivery_max_attempts: Option<i32>,
+    pub delivery_retry_secs: Option<u64>,
+    pub delivery_poll_ms: Option<u64>,
+}
+
+/// `usher <noreply@host>` for the public URL's host (`localhost` when it is an address).
+fn default_from(public_url: &str) -> String {
+    let host = public_url
+        .split("://")
+        .nth(1)
+        .unwrap_or("")
+        .split(['/', ':'])
+        .next()
+        .unwrap_or("");
+    let host = if host.is_empty() || host.parse::<std::net::IpAddr>().is_ok() || !host.contains('.')
+    {
+        "localhost"
+    } else {
+        host
+    };
+    format!("usher <noreply@{host}>")
 }
 
 impl Config {
@@ -86,6 +131,7 @@ impl Config {
                 "invalid public URL {public_url:?} (expected http:// or https://)"
             ));
         }
+        let mail_from_default = default_from(&public_url);
         Ok(Config {
             listen,
             database_url: o
@@ -113,6 +159,33 @@ impl Config {
                 .max_import_body
                 .or(file.max_import_body)
                 .unwrap_or(1024 * 1024 * 1024),
+            smtp_url: o.smtp_url.or(file.smtp_url).filter(|u| !u.is_empty()),
+            mail_from: o.mail_from.or(file.mail_from).unwrap_or(mail_from_default),
+            sms_webhook_url: o
+                .sms_webhook_url
+                .or(file.sms_webhook_url)
+                .filter(|u| !u.is_empty()),
+            sms_webhook_token: o
+                .sms_webhook_token
+                .or(file.sms_webhook_token)
+                .filter(|t| !t.is_empty()),
+            delivery_max_attempts: o
+                .delivery_max_attempts
+                .or(file.delivery_max_attempts)
+                .unwrap_or(8)
+                .max(1),
+            delivery_retry: Duration::from_secs(
+                o.delivery_retry_secs
+                    .or(file.delivery_retry_secs)
+                    .unwrap_or(10)
+                    .max(1),
+            ),
+            delivery_poll: Duration::from_millis(
+                o.delivery_poll_ms
+                    .or(file.delivery_poll_ms)
+                    .unwrap_or(5000)
+                    .max(10),
+            ),
         })
     }
 }
@@ -144,6 +217,14 @@ mod tests {
         .unwrap();
         assert_eq!(c.log, "warn");
         assert!(toml::from_str::<FileConfig>("nope = 1").is_err());
+        assert_eq!(
+            default_from("https://id.example.com/x"),
+            "usher <noreply@id.example.com>"
+        );
+        assert_eq!(
+            default_from("http://127.0.0.1:8080"),
+            "usher <noreply@localhost>"
+        );
         assert!(
             Config::layer(
                 FileConfig::default(),

@@ -12,7 +12,12 @@ use tokio::task::JoinHandle;
 use usher_api::{AppState, Limits};
 use usher_core::clock::SharedClock;
 use usher_core::service::{Bootstrapped, CoreConfig, Services};
+use usher_jobs::senders::{
+    EmailSender, LogSender, SmsSender, SmtpSender, SmtpUrl, WebhookSmsSender,
+};
+use usher_jobs::{Metrics, Worker, WorkerConfig};
 use usher_store::StoreOptions;
+use usher_templates::Templates;
 
 pub use config::Config;
 
@@ -24,6 +29,7 @@ pub struct Running {
     shutdown: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     sweeper: JoinHandle<()>,
+    delivery: JoinHandle<()>,
 }
 
 impl Running {
@@ -42,6 +48,7 @@ impl Running {
         }
         let _ = self.shutdown.send(true);
         let _ = self.sweeper.await;
+        let _ = self.delivery.await;
     }
 
     /// A sender that stops the server when `true` is sent (for signal handlers).
@@ -52,6 +59,7 @@ impl Running {
 
 /// Opens the store, bootstraps an empty database, binds the listener and starts serving.
 pub async fn start(config: &Config, clock: SharedClock) -> Result<Running, String> {
+    usher_jobs::senders::install_crypto_provider();
     let opts = StoreOptions {
         pg_pool_size: config.pg_pool_size,
         migrate: true,
@@ -73,9 +81,27 @@ pub async fn start(config: &Config, clock: SharedClock) -> Result<Running, Strin
         import_body: config.max_import_body,
         ..Limits::default()
     };
+    let templates = Arc::new(Templates::new());
+    let metrics = Arc::new(Metrics::new());
+    let (email, sms) = senders(config)?;
+    let worker = Worker::new(
+        services.clone(),
+        templates.clone(),
+        email,
+        sms,
+        WorkerConfig {
+            max_attempts: config.delivery_max_attempts,
+            base_backoff: config.delivery_retry,
+            poll_interval: config.delivery_poll,
+            ..WorkerConfig::default()
+        },
+        metrics.clone(),
+    );
     let app = usher_api::router(AppState {
         services: services.clone(),
         limits,
+        templates,
+        metrics,
     });
     let listener = TcpListener::bind(config.listen)
         .await
@@ -94,7 +120,8 @@ pub async fn start(config: &Config, clock: SharedClock) -> Result<Running, Strin
             })
             .into_future(),
     );
-    let sweeper = usher_jobs::spawn_sweeper(services.clone(), config.sweep_interval, rx);
+    let sweeper = usher_jobs::spawn_sweeper(services.clone(), config.sweep_interval, rx.clone());
+    let delivery = worker.spawn(rx);
     Ok(Running {
         addr,
         services,
@@ -102,7 +129,26 @@ pub async fn start(config: &Config, clock: SharedClock) -> Result<Running, Strin
         shutdown,
         server,
         sweeper,
+        delivery,
     })
+}
+
+type Senders = (Arc<dyn EmailSender>, Arc<dyn SmsSender>);
+
+/// The email and SMS senders the configuration asks for; the log when none is configured.
+fn senders(config: &Config) -> Result<Senders, String> {
+    let email: Arc<dyn EmailSender> = match &config.smtp_url {
+        Some(url) => Arc::new(SmtpSender::new(&SmtpUrl::parse(url)?, &config.mail_from)?),
+        None => Arc::new(LogSender),
+    };
+    let sms: Arc<dyn SmsSender> = match &config.sms_webhook_url {
+        Some(url) => Arc::new(WebhookSmsSender::new(
+            url,
+            config.sms_webhook_token.clone(),
+        )?),
+        None => Arc::new(LogSender),
+    };
+    Ok((email, sms))
 }
 
 /// The system clock, shared.

@@ -32,7 +32,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply pending database migrations and exit.
     Migrate,
     /// Administration without going through the API.
@@ -71,6 +71,27 @@ struct ServeArgs {
     /// Largest bulk-import upload in bytes (default 1 GiB).
     #[arg(long, env = "USHER_MAX_IMPORT_BODY")]
     max_import_body: Option<usize>,
+    /// smtp://[user:pass@]host:port?tls=none|starttls|tls (default: messages go to the log).
+    #[arg(long, env = "USHER_SMTP_URL", hide_env_values = true)]
+    smtp_url: Option<String>,
+    /// Sender of emails (default `usher <noreply@{public host}>`).
+    #[arg(long, env = "USHER_MAIL_FROM")]
+    mail_from: Option<String>,
+    /// SMS webhook URL: POST {"to", "body", "messageId"} (default: SMS go to the log).
+    #[arg(long, env = "USHER_SMS_WEBHOOK_URL")]
+    sms_webhook_url: Option<String>,
+    /// Bearer token sent to the SMS webhook.
+    #[arg(long, env = "USHER_SMS_WEBHOOK_TOKEN", hide_env_values = true)]
+    sms_webhook_token: Option<String>,
+    /// Delivery attempts before a message is marked failed (default 8).
+    #[arg(long, env = "USHER_DELIVERY_MAX_ATTEMPTS")]
+    delivery_max_attempts: Option<i32>,
+    /// Seconds before the second delivery attempt; doubles each time, at most an hour (default 10).
+    #[arg(long, env = "USHER_DELIVERY_RETRY_SECS")]
+    delivery_retry_secs: Option<u64>,
+    /// Longest wait between looks at the outbox, in milliseconds (default 5000).
+    #[arg(long, env = "USHER_DELIVERY_POLL_MS")]
+    delivery_poll_ms: Option<u64>,
 }
 
 #[derive(Subcommand)]
@@ -112,6 +133,13 @@ fn load(cli: &Cli, serve: Option<&ServeArgs>) -> Result<Config, String> {
         pg_pool_size: serve.and_then(|s| s.pg_pool_size),
         max_json_body: serve.and_then(|s| s.max_json_body),
         max_import_body: serve.and_then(|s| s.max_import_body),
+        smtp_url: serve.and_then(|s| s.smtp_url.clone()),
+        mail_from: serve.and_then(|s| s.mail_from.clone()),
+        sms_webhook_url: serve.and_then(|s| s.sms_webhook_url.clone()),
+        sms_webhook_token: serve.and_then(|s| s.sms_webhook_token.clone()),
+        delivery_max_attempts: serve.and_then(|s| s.delivery_max_attempts),
+        delivery_retry_secs: serve.and_then(|s| s.delivery_retry_secs),
+        delivery_poll_ms: serve.and_then(|s| s.delivery_poll_ms),
     };
     Config::layer(file, o)
 }

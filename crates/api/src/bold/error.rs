@@ -93,6 +93,9 @@ pub fn field_name(f: &Field) -> &str {
         Field::Name => "name",
         Field::Expiration => "expiration",
         Field::User => "userId",
+        Field::Password => "password",
+        Field::Code => "code",
+        Field::Token => "token",
         Field::Wire(name) => name,
     }
 }
@@ -111,6 +114,7 @@ fn reason(e: &FieldError) -> &str {
         "invalid_type" => "Invalid value",
         "out_of_range" => "Value out of range",
         "required" => "Missing value",
+        "invalid_code" => "Invalid code",
         _ => &e.message,
     }
 }
@@ -148,8 +152,27 @@ impl BoldError {
                     Entity::Organization => ("OrganizationNotFound", "Organization not found"),
                     Entity::ApiKey => ("ApiKeyNotFound", "API key not found"),
                     Entity::Invitation => ("InvitationNotFound", "Invitation not found"),
+                    Entity::Code => ("CodeNotFound", "Code not found"),
+                    Entity::EmailChange => ("EmailChangeNotFound", "Email change not found"),
                 };
                 Self::new(StatusCode::NOT_FOUND, code, message)
+            }
+            Error::Gone(entity) => {
+                let (code, message) = match entity {
+                    Entity::Invitation => (
+                        "InvitationGone",
+                        "The invitation has expired or was already used",
+                    ),
+                    Entity::Code => ("CodeGone", "The code has expired or was already used"),
+                    Entity::EmailChange => (
+                        "EmailChangeGone",
+                        "The confirmation link has expired or was already used",
+                    ),
+                    Entity::User | Entity::UserGroup | Entity::Organization | Entity::ApiKey => {
+                        ("Gone", "No longer available")
+                    }
+                };
+                Self::new(StatusCode::GONE, code, message)
             }
             Error::AlreadyExists { what, existing } => {
                 let message = match what {

@@ -7,6 +7,7 @@ mod groups;
 mod import;
 mod orgs;
 mod users;
+mod verify;
 mod wire;
 
 pub use error::BoldError;
@@ -52,6 +53,9 @@ pub fn routes(limits: &Limits) -> Router<AppState> {
         .route("/v1/organizations/{id}", get(orgs::get_one))
         .route("/v1/api-keys", get(orgs::list_keys).post(orgs::create_key))
         .route("/v1/api-keys/{id}", axum::routing::delete(orgs::delete_key))
+        .route("/v1/users/{id}/email/verify", post(verify::verify_email))
+        .route("/v1/users/{id}/phone/verify", post(verify::verify_phone))
+        .route("/v1/outbox", get(verify::outbox))
 }
 
 /// Unknown routes.

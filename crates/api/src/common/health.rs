@@ -14,6 +14,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
 }
 
 /// The process answers.
@@ -33,4 +34,19 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             )
         }
     }
+}
+
+/// Prometheus metrics (OpenMetrics text). Outbox gauges are read from the database per scrape.
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    match state.services.store().outbox_counts().await {
+        Ok(counts) => state.metrics.set_outbox_counts(&counts),
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot read outbox counts"),
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
 }

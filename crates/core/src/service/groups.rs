@@ -125,7 +125,7 @@ impl Services {
             "user_group.created",
             vec!["user_group".to_owned()],
         ));
-        self.store().commit(cs).await?;
+        self.commit(cs).await?;
         Ok(group)
     }
 
@@ -155,7 +155,7 @@ impl Services {
         let mut cs = ChangeSet::new();
         cs.push(Change::UpdateGroup(next.clone()));
         cs.push(self.group_audit(p, &next, "user_group.updated", Vec::new()));
-        self.store().commit(cs).await?;
+        self.commit(cs).await?;
         Ok(next)
     }
 
@@ -164,7 +164,7 @@ impl Services {
         let mut cs = ChangeSet::new();
         cs.push(Change::DeleteGroup(id));
         cs.push(self.group_audit(p, &group, "user_group.deleted", Vec::new()));
-        self.store().commit(cs).await
+        self.commit(cs).await
     }
 
     async fn members_of(&self, ids: &[GroupId]) -> Result<HashMap<GroupId, Vec<GroupMember>>> {
@@ -292,7 +292,7 @@ impl Services {
             .map(|c| format!("member:{}", c.user))
             .collect();
         cs.push(self.group_audit(p, &group, "user_group.members_added", fields));
-        self.store().commit(cs).await.map_err(|e| match e {
+        self.commit(cs).await.map_err(|e| match e {
             // A user deleted between the check and the write.
             Error::Conflict => Error::NotFound(Entity::User),
             e => e,
@@ -319,6 +319,6 @@ impl Services {
         }
         let fields = users.iter().map(|u| format!("member:{u}")).collect();
         cs.push(self.group_audit(p, &group, "user_group.members_removed", fields));
-        self.store().commit(cs).await
+        self.commit(cs).await
     }
 }

@@ -326,7 +326,7 @@ impl Services {
                 outcome.updated += 1;
             }
         };
-        match self.store().commit(all).await {
+        match self.commit(all).await {
             Ok(()) => {
                 for r in &pending {
                     count(outcome, r);

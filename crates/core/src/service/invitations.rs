@@ -132,7 +132,7 @@ impl Services {
             {
                 cs.push(Change::Outbox(m));
             }
-            match self.store().commit(cs).await {
+            match self.commit(cs).await {
                 Ok(()) => return Ok(inv),
                 Err(Error::Conflict) => continue,
                 Err(e) => return Err(e),

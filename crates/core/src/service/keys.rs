@@ -103,7 +103,7 @@ impl Services {
             fields: vec!["api_key".to_owned()],
             created_at: now,
         }));
-        self.store().commit(cs).await?;
+        self.commit(cs).await?;
         Ok(NewKey { key, secret })
     }
 
@@ -149,7 +149,7 @@ impl Services {
             fields: Vec::new(),
             created_at: self.now(),
         }));
-        self.store().commit(cs).await?;
+        self.commit(cs).await?;
         self.auth().cache().clear();
         Ok(())
     }

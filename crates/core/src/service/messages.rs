@@ -114,6 +114,32 @@ impl Services {
         (row, msg)
     }
 
+    /// The confirmation link of an email change, sent to the current address.
+    pub(crate) fn email_change_message(
+        &self,
+        user: &User,
+        current: &Email,
+        new_email: &Email,
+        token: &str,
+        expires_at: Timestamp,
+    ) -> OutboxMessage {
+        let url = format!("{}/confirm-email/{}", self.config().public_url, token);
+        self.message(
+            Channel::Email,
+            "email_change",
+            Self::language_of(user),
+            current.as_str(),
+            user,
+            json!({
+                "userId": user.id.to_string(),
+                "firstName": user.first_name,
+                "newEmail": new_email.as_str(),
+                "url": url,
+                "expiresAt": expires_at.rfc3339(),
+            }),
+        )
+    }
+
     /// The invitation by email and/or SMS, as asked.
     pub(crate) fn invitation_messages(
         &self,

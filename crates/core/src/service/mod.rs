@@ -11,6 +11,7 @@ mod messages;
 mod orgs;
 mod sweep;
 mod users;
+mod verification;
 
 use std::sync::Arc;
 
@@ -23,10 +24,15 @@ pub use users::{
     Created, GroupJoin, InvitationRequest, NewUser, Patch, UserList, UserListQuery, UserPatch,
     UserView,
 };
+pub use verification::Verified;
+
+use tokio::sync::Notify;
 
 use crate::auth::{AuthCache, Authenticator};
 use crate::clock::SharedClock;
+use crate::password::Hasher;
 use crate::ports::Store;
+use crate::ports::{Change, ChangeSet};
 
 /// Settings the core needs.
 #[derive(Debug, Clone)]
@@ -41,6 +47,8 @@ pub struct CoreConfig {
     pub email_change_ttl: chrono::Duration,
     /// Characters in a one-time code.
     pub code_length: usize,
+    /// Password hashes computed at once (each takes a core for ~20 ms).
+    pub hash_parallelism: usize,
 }
 
 impl Default for CoreConfig {
@@ -51,6 +59,7 @@ impl Default for CoreConfig {
             code_ttl: chrono::Duration::hours(1),
             email_change_ttl: chrono::Duration::hours(24),
             code_length: 6,
+            hash_parallelism: std::thread::available_parallelism().map_or(2, |n| n.get()),
         }
     }
 }
@@ -60,6 +69,9 @@ struct Inner {
     clock: SharedClock,
     auth: Authenticator,
     config: CoreConfig,
+    hasher: Hasher,
+    /// Poked after every commit that wrote outbox messages, so the delivery worker wakes at once.
+    outbox_signal: Arc<Notify>,
 }
 
 /// Every use case, cheap to clone.
@@ -89,12 +101,15 @@ const MAX_RETRIES: usize = 8;
 impl Services {
     pub fn new(store: Arc<dyn Store>, clock: SharedClock, config: CoreConfig) -> Self {
         let auth = Authenticator::new(store.clone(), clock.clone(), AuthCache::new());
+        let hasher = Hasher::new(config.hash_parallelism);
         Self {
             inner: Arc::new(Inner {
                 store,
                 clock,
                 auth,
                 config,
+                hasher,
+                outbox_signal: Arc::new(Notify::new()),
             }),
         }
     }
@@ -117,5 +132,24 @@ impl Services {
 
     fn now(&self) -> crate::types::Timestamp {
         self.inner.clock.now()
+    }
+
+    pub fn hasher(&self) -> &Hasher {
+        &self.inner.hasher
+    }
+
+    /// Notified after each commit that wrote outbox messages.
+    pub fn outbox_signal(&self) -> Arc<Notify> {
+        self.inner.outbox_signal.clone()
+    }
+
+    /// Commits a change set; wakes the delivery worker when it wrote messages.
+    pub(crate) async fn commit(&self, cs: ChangeSet) -> crate::Result<()> {
+        let has_messages = cs.changes.iter().any(|c| matches!(c, Change::Outbox(_)));
+        self.inner.store.commit(cs).await?;
+        if has_messages {
+            self.inner.outbox_signal.notify_one();
+        }
+        Ok(())
     }
 }

@@ -38,7 +38,7 @@ impl Services {
             fields: vec!["name".to_owned()],
             created_at: now,
         }));
-        self.store().commit(cs).await?;
+        self.commit(cs).await?;
         Ok(org)
     }
 

@@ -445,7 +445,7 @@ impl Services {
             user.phone_verify_requested,
         );
 
-        match self.store().commit(cs.clone()).await {
+        match self.commit(cs.clone()).await {
             Ok(()) => Ok(Created { user, invitation }),
             Err(Error::AlreadyExists {
                 what: Conflict::Username,
@@ -459,7 +459,7 @@ impl Services {
                     }
                 }
                 user.username = fallback;
-                match self.store().commit(cs).await {
+                match self.commit(cs).await {
                     Ok(()) => Ok(Created { user, invitation }),
                     Err(e) => Err(self.with_existing(e, org, &user).await),
                 }
@@ -749,7 +749,7 @@ impl Services {
             }
             cs.push(audit(&next, "user.updated", p, fields, now));
             cs.changes.extend(verifications.changes);
-            match self.store().commit(cs).await {
+            match self.commit(cs).await {
                 Ok(()) => {
                     if su {
                         self.auth().cache().clear();
@@ -780,7 +780,7 @@ impl Services {
         let mut cs = ChangeSet::new();
         cs.push(Change::DeleteUser(user.id));
         cs.push(audit(&gone, "user.deleted", p, Vec::new(), now));
-        self.store().commit(cs).await?;
+        self.commit(cs).await?;
         self.auth().cache().clear();
         Ok(())
     }

@@ -867,8 +867,19 @@ async fn invitation_update(app: TestApp) {
 
 async fn oversized_bodies_are_413(app: TestApp) {
     let admin = app.org_admin().await;
-    let big = format!(r#"{{"firstName": "A", "description": "{}"}}"#, "x".repeat(2 * 1024 * 1024));
-    let r = app.raw(Method::POST, "/v2/users", Some(&admin), Some("application/json"), big).await;
+    let big = format!(
+        r#"{{"firstName": "A", "description": "{}"}}"#,
+        "x".repeat(2 * 1024 * 1024)
+    );
+    let r = app
+        .raw(
+            Method::POST,
+            "/v2/users",
+            Some(&admin),
+            Some("application/json"),
+            big,
+        )
+        .await;
     r.bold_error(413, "PayloadTooLarge");
     crate::headers::assert_seed_headers(&r);
     assert_eq!(app.get("/v2/users", &admin).await.body, json!([]));

@@ -12,5 +12,8 @@ mod bold_import;
 mod bold_orgs_keys;
 mod bold_rights;
 mod bold_users;
+mod browser;
+mod delivery;
 mod headers;
 mod operations;
+mod sinks;

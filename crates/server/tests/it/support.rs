@@ -39,6 +39,26 @@ macro_rules! both_backends {
     };
 }
 
+/// Generates `mod name { sqlite(); postgres() }` tests around `async fn name(backend: Backend)`,
+/// for tests that start the server themselves (with their own configuration).
+macro_rules! each_backend {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::support::Backend::Sqlite).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::support::Backend::Postgres).await;
+                }
+            }
+        )*
+    };
+}
+
 /// A database location for a test: a temporary SQLite file or a fresh PostgreSQL database.
 pub struct TestDb {
     pub url: String,
@@ -79,6 +99,9 @@ pub fn config(db: &TestDb, bootstrap_token: &str) -> Config {
     c.public_url = PUBLIC_URL.to_owned();
     c.bootstrap_token = Some(bootstrap_token.to_owned());
     c.pg_pool_size = 4;
+    c.mail_from = "usher <noreply@usher.test>".to_owned();
+    // React to queued messages at once; a retry is due 10 s later on the test clock.
+    c.delivery_poll = std::time::Duration::from_millis(50);
     c
 }
 
@@ -137,10 +160,17 @@ pub fn start_time() -> Timestamp {
 impl TestApp {
     /// Starts the server on a fresh database; `None` when PostgreSQL is unavailable outside CI.
     pub async fn start(backend: Backend) -> Option<TestApp> {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// Starts with a configuration changed by `tweak` (SMTP URL, SMS webhook …).
+    pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Option<TestApp> {
         let db = TestDb::new(backend).await?;
         let admin = uuid::Uuid::new_v4().to_string();
         let clock = Arc::new(ManualClock::new(start_time()));
-        let running = usher_server::start(&config(&db, &admin), clock.clone())
+        let mut cfg = config(&db, &admin);
+        tweak(&mut cfg);
+        let running = usher_server::start(&cfg, clock.clone())
             .await
             .expect("server starts");
         Some(TestApp {

@@ -177,6 +177,8 @@ const OUTBOX_SENT: &str =
     "UPDATE outbox_messages SET status = 'sent', sent_at = $2, last_error = NULL WHERE id = $1";
 const OUTBOX_RETRY: &str = "UPDATE outbox_messages SET next_attempt_at = $2, last_error = $3 \
     WHERE id = $1 AND status = 'pending'";
+const OUTBOX_CANCELLED: &str =
+    "UPDATE outbox_messages SET status = 'cancelled', last_error = $2 WHERE id = $1";
 const OUTBOX_FAILED: &str =
     "UPDATE outbox_messages SET status = 'failed', last_error = $2 WHERE id = $1";
 
@@ -204,6 +206,7 @@ fn statement(c: &Change) -> &'static str {
         Change::OutboxSent { .. } => OUTBOX_SENT,
         Change::OutboxRetry { .. } => OUTBOX_RETRY,
         Change::OutboxFailed { .. } => OUTBOX_FAILED,
+        Change::OutboxCancelled { .. } => OUTBOX_CANCELLED,
     }
 }
 
@@ -438,6 +441,10 @@ async fn apply_one(tx: &deadpool_postgres::Transaction<'_>, c: &Change) -> Resul
             tx.execute(&st, &[id, &next_attempt_at.nanos(), error])
                 .await
                 .map_err(map_err)?;
+        }
+        Change::OutboxCancelled { id, reason } => {
+            let st = exec(OUTBOX_CANCELLED).await?;
+            tx.execute(&st, &[id, reason]).await.map_err(map_err)?;
         }
         Change::OutboxFailed { id, error } => {
             let st = exec(OUTBOX_FAILED).await?;

@@ -431,6 +431,12 @@ fn apply_one(conn: &Connection, c: &Change) -> std::result::Result<(), Step> {
             )?
             .execute(params![id, next_attempt_at.nanos(), error])?;
         }
+        Change::OutboxCancelled { id, reason } => {
+            conn.prepare_cached(
+                "UPDATE outbox_messages SET status = 'cancelled', last_error = ?2 WHERE id = ?1",
+            )?
+            .execute(params![id, reason])?;
+        }
         Change::OutboxFailed { id, error } => {
             conn.prepare_cached(
                 "UPDATE outbox_messages SET status = 'failed', last_error = ?2 WHERE id = ?1",
