@@ -287,6 +287,10 @@ fn usher(database_url: &str, workdir: &std::path::Path) -> Command {
         "USHER_PG_POOL_SIZE",
         "USHER_MAX_JSON_BODY",
         "USHER_MAX_IMPORT_BODY",
+        "USHER_SMTP_URL",
+        "USHER_MAIL_FROM",
+        "USHER_SMS_WEBHOOK_URL",
+        "USHER_SMS_WEBHOOK_TOKEN",
     ] {
         c.env_remove(var);
     }
@@ -648,7 +652,57 @@ async fn healthcheck_command(app: TestApp) {
     );
 }
 
+/// With no SMTP server and no SMS webhook configured, the log shows each whole message, link
+/// included, and the link works.
+async fn log_shows_messages_and_their_links_work(app: TestApp) {
+    let db = TestDb::new(app.backend()).await.expect("a second database");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let listen = free_port().to_string();
+    let token = "log-sender-test-admin-token";
+    let mut child = usher(&db.url, dir.path())
+        .args(["serve", "--listen", &listen, "--bootstrap-token", token])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("usher serve starts");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    read_until(&mut out, "usher is listening").await;
+    let base = format!("http://{listen}");
+    let res = app
+        .client
+        .post(format!("{base}/v2/users"))
+        .bearer_auth(token)
+        .json(&json!({"organizationId": 1, "firstName": "Lou", "emailAddress": "lou@example.com",
+                      "phoneNumber": "+41791234567", "invitation": {"sendEmail": true, "sendSms": true}}))
+        .send()
+        .await
+        .expect("request");
+    let created = TestApp::read(res).await;
+    created.expect(201);
+    let link = created.body["invitation"]["url"]
+        .as_str()
+        .expect("url")
+        .to_owned();
+    assert!(link.starts_with(&format!("{base}/invite/")), "{link}");
+    let mut lines = read_until(&mut out, &link).await;
+    lines.extend(read_until(&mut out, "SMS (no SMS webhook configured").await);
+    let log = lines.concat();
+    assert!(log.contains("lou@example.com"), "{log}");
+    assert!(log.contains("+41791234567"), "{log}");
+    let page = app.client.get(&link).send().await.expect("request");
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.text()
+            .await
+            .expect("body")
+            .contains("type=\"password\"")
+    );
+    let status = terminate(&mut child).await;
+    assert!(status.success(), "{status:?}");
+}
+
 both_backends!(
+    log_shows_messages_and_their_links_work,
     auto_removal_follows_the_clock,
     restart_on_an_existing_database,
     health_endpoints,
