@@ -12,7 +12,7 @@ use moka::sync::Cache;
 
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
-use crate::model::ApiKey;
+use crate::model::{ApiKey, UserState};
 use crate::ports::Store;
 use crate::principal::{Principal, Role};
 use crate::secrets::hash_secret;
@@ -106,6 +106,10 @@ impl Authenticator {
                         .user(user_id)
                         .await?
                         .ok_or(Error::Unauthenticated)?;
+                    // A deactivated or locked user's credentials do not work.
+                    if matches!(user.state, UserState::Inactive | UserState::Locked) {
+                        return Err(Error::Unauthenticated);
+                    }
                     Role::User {
                         id: user.id,
                         org: user.org_id,

@@ -119,6 +119,12 @@ pub struct User {
     pub sequence: i64,
     pub created_at: Timestamp,
     pub modified_at: Timestamp,
+    /// When the password was last set.
+    pub password_changed_at: Option<Timestamp>,
+    /// Consecutive wrong passwords (reset by a right one).
+    pub failed_password_attempts: i32,
+    /// No password check before this time (after repeated failures).
+    pub password_locked_until: Option<Timestamp>,
 }
 
 impl User {
@@ -160,6 +166,9 @@ impl User {
             sequence: 1,
             created_at: now,
             modified_at: now,
+            password_changed_at: None,
+            failed_password_attempts: 0,
+            password_locked_until: None,
         }
     }
 

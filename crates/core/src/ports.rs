@@ -52,6 +52,14 @@ pub enum Change {
     DeleteApiKey(ApiKeyId),
     /// Replaces any earlier code of the same user and purpose.
     PutCode(OneTimeCode),
+    /// The outcome of a password check: the failure counter, the lockout, and (after a right
+    /// password in an old format) the argon2id re-hash. Not a change of the user: no sequence.
+    PasswordCheck {
+        user: UserId,
+        failed_attempts: i32,
+        locked_until: Option<Timestamp>,
+        rehash: Option<String>,
+    },
     /// One more wrong attempt at a code.
     CodeAttempt {
         user: UserId,
@@ -163,6 +171,8 @@ pub enum UserFilter {
     },
     /// Case-insensitive substring of first name, last name, email or phone.
     Search(String),
+    /// Email address among these (compared case-insensitively).
+    Emails(Vec<String>),
     State(UserState),
     SuperUser(bool),
     /// The user has this role (Orgo roles; `ROLE_ADMIN_TENANT` is derived from super user).

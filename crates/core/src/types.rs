@@ -478,3 +478,139 @@ mod tests {
         assert!(text("line\nbreak", limits::LONG_TEXT).is_ok());
     }
 }
+
+/// A link template in Go `text/template` syntax, restricted to the three values usher fills in:
+/// `{{.UserID}}`, `{{.Code}}` and `{{.OrgID}}` (spaces and `-` trim markers allowed, as Go allows
+/// them). Anything else — another field, a function, a pipeline, an unclosed action — is refused,
+/// so a template either renders exactly or is rejected before anything is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlTemplate {
+    parts: Vec<TemplatePart>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum TemplatePart {
+    Text(String),
+    UserId,
+    Code,
+    OrgId,
+}
+
+impl UrlTemplate {
+    pub const MAX_LEN: usize = 200;
+
+    pub fn parse(text: &str) -> Result<Self, ParseError> {
+        let bad = |why: &str| {
+            ParseError::new(
+                "invalid_url_template",
+                format!("Invalid URL template: {why}"),
+            )
+        };
+        if text.is_empty() || text.chars().count() > Self::MAX_LEN {
+            return Err(bad("1 to 200 characters expected"));
+        }
+        let mut parts = Vec::new();
+        let mut rest = text;
+        let mut trim_next = false;
+        while let Some(open) = rest.find("{{") {
+            let mut literal = rest[..open].to_owned();
+            if trim_next {
+                literal = literal.trim_start().to_owned();
+            }
+            let after = &rest[open + 2..];
+            let close = after
+                .find("}}")
+                .ok_or_else(|| bad("an action is not closed"))?;
+            let mut action = &after[..close];
+            // `{{- x` trims the text before; `x -}}` trims the text after (Go needs the space).
+            if let Some(a) = action.strip_prefix('-')
+                && a.starts_with(|c: char| c.is_ascii_whitespace())
+            {
+                literal = literal.trim_end().to_owned();
+                action = a;
+            }
+            trim_next = false;
+            if let Some(a) = action.strip_suffix('-')
+                && a.ends_with(|c: char| c.is_ascii_whitespace())
+            {
+                trim_next = true;
+                action = a;
+            }
+            if !literal.is_empty() {
+                parts.push(TemplatePart::Text(literal));
+            }
+            parts.push(match action.trim() {
+                ".UserID" => TemplatePart::UserId,
+                ".Code" => TemplatePart::Code,
+                ".OrgID" => TemplatePart::OrgId,
+                other => return Err(bad(&format!("only {{{{.UserID}}}}, {{{{.Code}}}} and {{{{.OrgID}}}} may be used, not {{{{{other}}}}}"))),
+            });
+            rest = &after[close + 2..];
+        }
+        let mut literal = rest.to_owned();
+        if trim_next {
+            literal = literal.trim_start().to_owned();
+        }
+        if !literal.is_empty() {
+            parts.push(TemplatePart::Text(literal));
+        }
+        Ok(Self { parts })
+    }
+
+    pub fn render(&self, user_id: &str, code: &str, org_id: &str) -> String {
+        let mut out = String::new();
+        for p in &self.parts {
+            match p {
+                TemplatePart::Text(t) => out.push_str(t),
+                TemplatePart::UserId => out.push_str(user_id),
+                TemplatePart::Code => out.push_str(code),
+                TemplatePart::OrgId => out.push_str(org_id),
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod url_template_tests {
+    use super::UrlTemplate;
+
+    #[test]
+    fn renders_the_three_values() {
+        let t = UrlTemplate::parse(
+            "https://example.com/email/verify?userID={{.UserID}}&code={{.Code}}&orgID={{.OrgID}}",
+        )
+        .unwrap();
+        assert_eq!(
+            t.render("7", "ABC123", "1"),
+            "https://example.com/email/verify?userID=7&code=ABC123&orgID=1"
+        );
+        let t = UrlTemplate::parse("https://x.example/{{ .Code }}/a {{- .UserID -}} b").unwrap();
+        assert_eq!(t.render("7", "C", "1"), "https://x.example/C/a7b");
+        assert_eq!(
+            UrlTemplate::parse("https://static.example/")
+                .unwrap()
+                .render("1", "2", "3"),
+            "https://static.example/"
+        );
+    }
+
+    #[test]
+    fn refuses_everything_else() {
+        for bad in [
+            "",
+            "https://x/{{.Email}}",
+            "https://x/{{.Code | html}}",
+            "https://x/{{printf \"%s\" .Code}}",
+            "https://x/{{.Code",
+            "https://x/{{}}",
+            "https://x/{{.code}}",
+            "https://x/{{-.Code}}",
+            "{{range .}}x{{end}}",
+        ] {
+            assert!(UrlTemplate::parse(bad).is_err(), "{bad}");
+        }
+        assert!(UrlTemplate::parse(&"a".repeat(201)).is_err());
+        assert!(UrlTemplate::parse(&"a".repeat(200)).is_ok());
+    }
+}

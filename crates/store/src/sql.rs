@@ -25,7 +25,8 @@ pub(crate) const USER_COLUMNS: &str = "id, organization_id, username, first_name
     password_hash, password_change_required, state, super_user, roles, external_id, client_id, \
     description, remarks, auto_remove_after, auto_remove_date, auto_email_match, \
     require_email_match, email_match_credential_filter, auth_organization_id, attributes, \
-    sequence, created_at, modified_at";
+    sequence, created_at, modified_at, password_changed_at, failed_password_attempts, \
+    password_locked_until";
 
 /// Written with SQLite placeholders; [`pg`] turns them into PostgreSQL ones.
 pub(crate) const INSERT_USER: &str = "INSERT INTO users (id, organization_id, username, first_name, \
@@ -34,11 +35,12 @@ pub(crate) const INSERT_USER: &str = "INSERT INTO users (id, organization_id, us
     password_hash, password_change_required, state, super_user, roles, external_id, client_id, \
     description, remarks, auto_remove_after, auto_remove_date, auto_email_match, \
     require_email_match, email_match_credential_filter, auth_organization_id, attributes, \
-    sequence, created_at, modified_at, email_lower) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
+    sequence, created_at, modified_at, email_lower, password_changed_at, \
+    failed_password_attempts, password_locked_until) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
     ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, \
-    ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36)";
+    ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38, ?39)";
 
-/// Full-row update guarded by the expected sequence (`?37`).
+/// Full-row update guarded by the expected sequence (`?40`).
 pub(crate) const UPDATE_USER: &str = "UPDATE users SET organization_id = ?2, username = ?3, \
     first_name = ?4, last_name = ?5, nick_name = ?6, display_name = ?7, preferred_language = ?8, \
     gender = ?9, email = ?10, email_verified = ?11, email_verify_requested = ?12, \
@@ -47,8 +49,9 @@ pub(crate) const UPDATE_USER: &str = "UPDATE users SET organization_id = ?2, use
     roles = ?21, external_id = ?22, client_id = ?23, description = ?24, remarks = ?25, \
     auto_remove_after = ?26, auto_remove_date = ?27, auto_email_match = ?28, \
     require_email_match = ?29, email_match_credential_filter = ?30, auth_organization_id = ?31, \
-    attributes = ?32, sequence = ?33, created_at = ?34, modified_at = ?35, email_lower = ?36 \
-    WHERE id = ?1 AND sequence = ?37";
+    attributes = ?32, sequence = ?33, created_at = ?34, modified_at = ?35, email_lower = ?36, \
+    password_changed_at = ?37, failed_password_attempts = ?38, password_locked_until = ?39 \
+    WHERE id = ?1 AND sequence = ?40";
 
 /// `?N` placeholders to `$N`.
 pub(crate) fn pg(sqlite: &str) -> String {
@@ -235,6 +238,17 @@ pub(crate) fn user_filter(sql: &mut Sql, f: &UserFilter) {
                 "(lower(first_name) LIKE {p} ESCAPE '\\' OR lower(last_name) LIKE {p} ESCAPE '\\' \
                  OR email_lower LIKE {p} ESCAPE '\\' OR phone LIKE {p} ESCAPE '\\')"
             ));
+        }
+        UserFilter::Emails(list) => {
+            if list.is_empty() {
+                sql.push("1=0");
+                return;
+            }
+            let ps: Vec<String> = list
+                .iter()
+                .map(|e| sql.bind(Param::Text(e.to_lowercase())))
+                .collect();
+            sql.push(&format!("email_lower IN ({})", ps.join(", ")));
         }
         UserFilter::State(s) => {
             let p = sql.bind(Param::Text(s.as_str().to_owned()));

@@ -177,6 +177,9 @@ fn full_user(id: UserId, org: OrgId) -> User {
         sequence: 7,
         created_at: at(123_456_789),
         modified_at: at(987_654_321),
+        password_changed_at: Some(at(555_000_111)),
+        failed_password_attempts: 3,
+        password_locked_until: Some(at(999_000_000_123)),
     }
 }
 

@@ -39,29 +39,62 @@ impl Services {
         }
     }
 
-    /// A code for the user's current email address and the message that carries its link.
-    pub(crate) fn email_verification(
+    /// A fresh one-time code for `purpose`, its stored row, and the code itself.
+    pub(crate) fn code_row(
         &self,
         user: &User,
-        email: &Email,
-    ) -> (OneTimeCode, OutboxMessage) {
+        purpose: CodePurpose,
+        target: Option<String>,
+    ) -> (OneTimeCode, String) {
         let now = self.now();
         let code = new_code(self.config().code_length);
-        let url = format!(
-            "{}/verify-email?userId={}&code={}",
-            self.config().public_url,
-            user.id,
-            code
-        );
         let row = OneTimeCode {
             user_id: user.id,
-            purpose: CodePurpose::EmailVerification,
+            purpose,
             code_hash: hash_code(&code),
-            target: Some(email.normalized()),
+            target,
             expires_at: now.plus(self.config().code_ttl),
             attempts: 0,
             created_at: now,
         };
+        (row, code)
+    }
+
+    /// A link to usher's own page, or the caller's template filled in.
+    fn link(
+        &self,
+        user: &User,
+        code: &str,
+        template: Option<&UrlTemplate>,
+        own: impl FnOnce() -> String,
+    ) -> String {
+        match template {
+            Some(t) => t.render(&user.id.to_string(), code, &user.org_id.to_string()),
+            None => own(),
+        }
+    }
+
+    /// A code for the user's current email address and the message that carries its link (from
+    /// `template`, else usher's `/verify-email` page).
+    pub(crate) fn email_verification(
+        &self,
+        user: &User,
+        email: &Email,
+        template: Option<&UrlTemplate>,
+    ) -> (OneTimeCode, OutboxMessage, String) {
+        let (row, code) = self.code_row(
+            user,
+            CodePurpose::EmailVerification,
+            Some(email.normalized()),
+        );
+        let url = self.link(user, &code, template, || {
+            format!(
+                "{}/verify-email?userId={}&code={}",
+                self.config().public_url,
+                user.id,
+                code
+            )
+        });
         let msg = self.message(
             Channel::Email,
             "email_verification",
@@ -78,7 +111,7 @@ impl Services {
                 "expiresAt": row.expires_at.rfc3339(),
             }),
         );
-        (row, msg)
+        (row, msg, code)
     }
 
     /// An SMS code for the user's current phone number.
@@ -86,18 +119,12 @@ impl Services {
         &self,
         user: &User,
         phone: &Phone,
-    ) -> (OneTimeCode, OutboxMessage) {
-        let now = self.now();
-        let code = new_code(self.config().code_length);
-        let row = OneTimeCode {
-            user_id: user.id,
-            purpose: CodePurpose::PhoneVerification,
-            code_hash: hash_code(&code),
-            target: Some(phone.as_str().to_owned()),
-            expires_at: now.plus(self.config().code_ttl),
-            attempts: 0,
-            created_at: now,
-        };
+    ) -> (OneTimeCode, OutboxMessage, String) {
+        let (row, code) = self.code_row(
+            user,
+            CodePurpose::PhoneVerification,
+            Some(phone.as_str().to_owned()),
+        );
         let msg = self.message(
             Channel::Sms,
             "phone_verification",
@@ -111,7 +138,44 @@ impl Services {
                 "expiresAt": row.expires_at.rfc3339(),
             }),
         );
-        (row, msg)
+        (row, msg, code)
+    }
+
+    /// A password-reset code, and the message carrying it by `channel` when it is to be sent.
+    pub(crate) fn password_reset_message(
+        &self,
+        user: &User,
+        channel: Channel,
+        template: Option<&UrlTemplate>,
+    ) -> Result<(OneTimeCode, OutboxMessage, String), crate::Error> {
+        let (row, code) = self.code_row(user, CodePurpose::PasswordReset, None);
+        let recipient = match channel {
+            Channel::Email => user.email.as_ref().map(|e| e.as_str().to_owned()),
+            Channel::Sms => user.phone.as_ref().map(|p| p.as_str().to_owned()),
+        }
+        .ok_or_else(|| crate::Error::FailedPrecondition {
+            code: "no_contact",
+            message: match channel {
+                Channel::Email => "The user has no email address to send the code to".to_owned(),
+                Channel::Sms => "The user has no phone number to send the code to".to_owned(),
+            },
+        })?;
+        let url = template.map(|t| t.render(&user.id.to_string(), &code, &user.org_id.to_string()));
+        let msg = self.message(
+            channel,
+            "password_reset",
+            Self::language_of(user),
+            &recipient,
+            user,
+            json!({
+                "userId": user.id.to_string(),
+                "firstName": user.first_name,
+                "code": code,
+                "url": url,
+                "expiresAt": row.expires_at.rfc3339(),
+            }),
+        );
+        Ok((row, msg, code))
     }
 
     /// The confirmation link of an email change, sent to the current address.
@@ -149,12 +213,28 @@ impl Services {
         send_email: bool,
         send_sms: bool,
     ) -> Vec<OutboxMessage> {
+        self.invitation_messages_with(user, inv, org_name, send_email, send_sms, None)
+    }
+
+    /// The invitation, its link made from `template` when one is given.
+    pub(crate) fn invitation_messages_with(
+        &self,
+        user: &User,
+        inv: &Invitation,
+        org_name: &str,
+        send_email: bool,
+        send_sms: bool,
+        template: Option<&UrlTemplate>,
+    ) -> Vec<OutboxMessage> {
+        let url = self.link(user, &inv.token, template, || {
+            inv.url(&self.config().public_url)
+        });
         let params = json!({
             "userId": user.id.to_string(),
             "firstName": user.first_name,
             "lastName": user.last_name,
             "organization": org_name,
-            "url": inv.url(&self.config().public_url),
+            "url": url,
             "expiresAt": inv.expires_at.rfc3339(),
         });
         let mut out = Vec::new();

@@ -4,6 +4,7 @@
 
 mod bootstrap;
 mod groups;
+mod human;
 mod import;
 mod invitations;
 mod keys;
@@ -17,12 +18,16 @@ use std::sync::Arc;
 
 pub use bootstrap::Bootstrapped;
 pub use groups::{GroupDraft, GroupWithMembers, MemberChange};
+pub use human::{
+    ContactVerification, EmailInput, HumanUpdate, HumanUpdated, InviteDelivery, METADATA_ATTRIBUTE,
+    NewHuman, PasswordInput, PasswordProof, PhoneInput, ProfileInput, ResetMedium, StateChange,
+};
 pub use import::{ImportOutcome, ImportRow, RowError};
 pub use invitations::InvitationUpdate;
 pub use keys::{KeyDraft, NewKey};
 pub use users::{
-    Created, GroupJoin, InvitationRequest, NewUser, Patch, UserList, UserListQuery, UserPatch,
-    UserView,
+    CodeDelivery, Created, GroupJoin, InvitationRequest, NewUser, Patch, UserList, UserListQuery,
+    UserPatch, UserView,
 };
 pub use verification::Verified;
 

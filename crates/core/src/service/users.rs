@@ -41,6 +41,15 @@ impl<T: PartialEq + Clone> Patch<T> {
     }
 }
 
+/// How a verification code reaches the person.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CodeDelivery {
+    /// By email or SMS; an email's link from the template, else usher's own page.
+    Send { url_template: Option<UrlTemplate> },
+    /// Back to the caller, who delivers it itself.
+    Return,
+}
+
 /// Join a group (Bold's `userGroupId` + `groupAdmin` query parameters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GroupJoin {
@@ -127,6 +136,18 @@ pub struct UserPatch {
 pub struct Created {
     pub user: User,
     pub invitation: Option<Invitation>,
+    /// Codes asked to be returned instead of sent.
+    pub email_code: Option<String>,
+    pub phone_code: Option<String>,
+}
+
+/// What some dialects set on a new user beyond [`NewUser`].
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct CreateExtras {
+    pub email_code: Option<CodeDelivery>,
+    pub phone_code: Option<CodeDelivery>,
+    /// An already checked and hashed password.
+    pub password: Option<(String, bool)>,
 }
 
 /// A user with its live invitation, as dialects render it.
@@ -247,7 +268,7 @@ impl Services {
     }
 
     /// Turns a unique violation on a user's email or phone into a conflict naming the existing user.
-    async fn with_existing(&self, err: Error, org: OrgId, user: &User) -> Error {
+    pub(crate) async fn with_existing(&self, err: Error, org: OrgId, user: &User) -> Error {
         match err {
             Error::AlreadyExists {
                 what: what @ (Conflict::UserEmail | Conflict::UserPhone),
@@ -285,6 +306,15 @@ impl Services {
     }
 
     pub async fn create_user(&self, p: &Principal, input: NewUser) -> Result<Created> {
+        self.create(p, input, CreateExtras::default()).await
+    }
+
+    pub(crate) async fn create(
+        &self,
+        p: &Principal,
+        input: NewUser,
+        extras: CreateExtras,
+    ) -> Result<Created> {
         let now = self.now();
         let org = super::org_or_callers(p, input.org)?;
         let mut v = Validator::new();
@@ -395,6 +425,14 @@ impl Services {
         user.email_match_credential_filter = input.email_match_credential_filter;
         user.auth_organization_id = input.auth_organization_id;
         user.attributes = input.attributes;
+        user.email_verify_requested |= extras.email_code.is_some();
+        user.phone_verify_requested |= extras.phone_code.is_some();
+        if let Some((hash, change_required)) = &extras.password {
+            user.password_hash = Some(hash.clone());
+            user.password_change_required = *change_required;
+            user.password_changed_at = Some(now);
+            user.state = UserState::Active;
+        }
 
         let mut cs = ChangeSet::new();
         cs.push(Change::InsertUser(user.clone()));
@@ -438,15 +476,24 @@ impl Services {
                 cs.push(Change::Outbox(m));
             }
         }
-        self.push_verifications(
-            &mut cs,
-            &user,
-            user.email_verify_requested,
-            user.phone_verify_requested,
-        );
+        self.push_verifications(&mut cs, &user, input.email_verify, input.phone_verify);
+        let email_code = extras
+            .email_code
+            .as_ref()
+            .and_then(|d| self.push_code(&mut cs, &user, Channel::Email, d));
+        let phone_code = extras
+            .phone_code
+            .as_ref()
+            .and_then(|d| self.push_code(&mut cs, &user, Channel::Sms, d));
+        let created = |user: User, invitation: Option<Invitation>| Created {
+            user,
+            invitation,
+            email_code: email_code.clone(),
+            phone_code: phone_code.clone(),
+        };
 
         match self.commit(cs.clone()).await {
-            Ok(()) => Ok(Created { user, invitation }),
+            Ok(()) => Ok(created(user, invitation)),
             Err(Error::AlreadyExists {
                 what: Conflict::Username,
                 ..
@@ -460,7 +507,7 @@ impl Services {
                 }
                 user.username = fallback;
                 match self.commit(cs).await {
-                    Ok(()) => Ok(Created { user, invitation }),
+                    Ok(()) => Ok(created(user, invitation)),
                     Err(e) => Err(self.with_existing(e, org, &user).await),
                 }
             }
@@ -470,21 +517,44 @@ impl Services {
 
     /// Codes and messages for the verifications asked for, for unverified contacts.
     fn push_verifications(&self, cs: &mut ChangeSet, user: &User, email: bool, phone: bool) {
-        if email
-            && !user.email_verified
-            && let Some(addr) = user.email.as_ref()
-        {
-            let (code, msg) = self.email_verification(user, addr);
-            cs.push(Change::PutCode(code));
-            cs.push(Change::Outbox(msg));
+        let send = CodeDelivery::Send { url_template: None };
+        if email {
+            self.push_code(cs, user, Channel::Email, &send);
         }
-        if phone
-            && !user.phone_verified
-            && let Some(number) = user.phone.as_ref()
-        {
-            let (code, msg) = self.phone_verification(user, number);
-            cs.push(Change::PutCode(code));
-            cs.push(Change::Outbox(msg));
+        if phone {
+            self.push_code(cs, user, Channel::Sms, &send);
+        }
+    }
+
+    /// A verification code for the user's unverified email address (`Email`) or phone number
+    /// (`Sms`): sent, or returned to the caller. `None` when there is nothing to verify.
+    pub(crate) fn push_code(
+        &self,
+        cs: &mut ChangeSet,
+        user: &User,
+        channel: Channel,
+        delivery: &CodeDelivery,
+    ) -> Option<String> {
+        let (row, msg, code) = match channel {
+            Channel::Email if !user.email_verified => {
+                let template = match delivery {
+                    CodeDelivery::Send { url_template } => url_template.as_ref(),
+                    CodeDelivery::Return => None,
+                };
+                self.email_verification(user, user.email.as_ref()?, template)
+            }
+            Channel::Sms if !user.phone_verified => {
+                self.phone_verification(user, user.phone.as_ref()?)
+            }
+            _ => return None,
+        };
+        cs.push(Change::PutCode(row));
+        match delivery {
+            CodeDelivery::Send { .. } => {
+                cs.push(Change::Outbox(msg));
+                None
+            }
+            CodeDelivery::Return => Some(code),
         }
     }
 
@@ -621,7 +691,12 @@ impl Services {
             }
             let old_email = next.email.as_ref().map(|e| e.normalized());
             if patch.email.apply(&mut next.email) {
-                mark(true, "email", &mut email_scope);
+                // Confirmed when a verification link goes to the new address; else an admin's change.
+                if patch.email_verify == Some(true) && next.email.is_some() {
+                    mark(true, "email", &mut email_scope);
+                } else {
+                    mark(true, "email", &mut other);
+                }
                 if next.email.as_ref().map(|e| e.normalized()) != old_email {
                     next.email_verified = false;
                 }

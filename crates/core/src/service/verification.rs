@@ -382,7 +382,7 @@ impl Services {
                 user: user.id,
                 purpose: CodePurpose::EmailChange,
             });
-            let (code, msg) = self.email_verification(&next, &new);
+            let (code, msg, _) = self.email_verification(&next, &new, None);
             cs.push(Change::PutCode(code));
             cs.push(Change::Outbox(msg));
             cs.push(audit(

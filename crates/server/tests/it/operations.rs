@@ -684,9 +684,19 @@ async fn log_shows_messages_and_their_links_work(app: TestApp) {
         .expect("url")
         .to_owned();
     assert!(link.starts_with(&format!("{base}/invite/")), "{link}");
-    let mut lines = read_until(&mut out, &link).await;
-    lines.extend(read_until(&mut out, "SMS (no SMS webhook configured").await);
-    let log = lines.concat();
+    // The email and the SMS go out concurrently: read until both are in the log.
+    let mut log = String::new();
+    let wanted = [link.as_str(), "SMS (no SMS webhook configured"];
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while !wanted.iter().all(|w| log.contains(w)) {
+            let mut line = String::new();
+            let n = out.read_line(&mut line).await.expect("read stdout");
+            assert!(n > 0, "stdout ended; got {log}");
+            log.push_str(&line);
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the messages were not logged within a minute"));
     assert!(log.contains("lou@example.com"), "{log}");
     assert!(log.contains("+41791234567"), "{log}");
     let page = app.client.get(&link).send().await.expect("request");

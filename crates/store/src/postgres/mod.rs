@@ -170,6 +170,8 @@ const INSERT_OUTBOX: &str = "INSERT INTO outbox_messages (id, channel, template,
     recipient, user_id, params, status, attempts, next_attempt_at, created_at, organization_id) \
     VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $8, $9)";
 
+const PASSWORD_CHECK: &str = "UPDATE users SET failed_password_attempts = $2, \
+    password_locked_until = $3, password_hash = COALESCE($4, password_hash) WHERE id = $1";
 const CODE_ATTEMPT: &str =
     "UPDATE one_time_codes SET attempts = attempts + 1 WHERE user_id = $1 AND purpose = $2";
 const DELETE_CODE: &str = "DELETE FROM one_time_codes WHERE user_id = $1 AND purpose = $2";
@@ -201,6 +203,7 @@ fn statement(c: &Change) -> &'static str {
         Change::PutCode(_) => PUT_CODE,
         Change::Audit(_) => INSERT_AUDIT,
         Change::Outbox(_) => INSERT_OUTBOX,
+        Change::PasswordCheck { .. } => PASSWORD_CHECK,
         Change::CodeAttempt { .. } => CODE_ATTEMPT,
         Change::DeleteCode { .. } => DELETE_CODE,
         Change::OutboxSent { .. } => OUTBOX_SENT,
@@ -411,6 +414,25 @@ async fn apply_one(tx: &deadpool_postgres::Transaction<'_>, c: &Change) -> Resul
                     &Json(&m.params),
                     &m.created_at.nanos(),
                     &m.org_id.map(|o| o.0),
+                ],
+            )
+            .await
+            .map_err(map_err)?;
+        }
+        Change::PasswordCheck {
+            user,
+            failed_attempts,
+            locked_until,
+            rehash,
+        } => {
+            let st = exec(PASSWORD_CHECK).await?;
+            tx.execute(
+                &st,
+                &[
+                    &user.0,
+                    failed_attempts,
+                    &locked_until.map(|t| t.nanos()),
+                    rehash,
                 ],
             )
             .await

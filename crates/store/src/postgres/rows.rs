@@ -57,6 +57,9 @@ pub(super) fn user(r: &Row, o: usize) -> User {
         sequence: r.get(o + 32),
         created_at: ts(r.get(o + 33)),
         modified_at: ts(r.get(o + 34)),
+        password_changed_at: r.get::<_, Option<i64>>(o + 35).map(ts),
+        failed_password_attempts: r.get(o + 36),
+        password_locked_until: r.get::<_, Option<i64>>(o + 37).map(ts),
     }
 }
 
@@ -103,6 +106,9 @@ pub(super) fn user_params(u: &User) -> Vec<Box<dyn ToSql + Sync + Send>> {
         Box::new(u.created_at.nanos()),
         Box::new(u.modified_at.nanos()),
         Box::new(u.email.as_ref().map(|e| e.normalized())),
+        Box::new(u.password_changed_at.map(|t| t.nanos())),
+        Box::new(u.failed_password_attempts),
+        Box::new(u.password_locked_until.map(|t| t.nanos())),
     ]
 }
 

@@ -56,6 +56,9 @@ pub(super) fn user_offset(r: &Row<'_>, o: usize) -> rusqlite::Result<User> {
         sequence: r.get(o + 32)?,
         created_at: ts(r.get(o + 33)?),
         modified_at: ts(r.get(o + 34)?),
+        password_changed_at: r.get::<_, Option<i64>>(o + 35)?.map(ts),
+        failed_password_attempts: r.get(o + 36)?,
+        password_locked_until: r.get::<_, Option<i64>>(o + 37)?.map(ts),
     })
 }
 

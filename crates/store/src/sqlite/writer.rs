@@ -219,6 +219,9 @@ fn user_params(u: &usher_core::model::User) -> Vec<Box<dyn rusqlite::ToSql + '_>
         Box::new(u.created_at.nanos()),
         Box::new(u.modified_at.nanos()),
         Box::new(u.email.as_ref().map(|e| e.normalized())),
+        Box::new(u.password_changed_at.map(|t| t.nanos())),
+        Box::new(u.failed_password_attempts),
+        Box::new(u.password_locked_until.map(|t| t.nanos())),
     ]
 }
 
@@ -402,6 +405,23 @@ fn apply_one(conn: &Connection, c: &Change) -> std::result::Result<(), Step> {
                 m.params.to_string(),
                 m.created_at.nanos(),
                 m.org_id.map(|o| o.0)
+            ])?;
+        }
+        Change::PasswordCheck {
+            user,
+            failed_attempts,
+            locked_until,
+            rehash,
+        } => {
+            conn.prepare_cached(
+                "UPDATE users SET failed_password_attempts = ?2, password_locked_until = ?3, \
+                 password_hash = COALESCE(?4, password_hash) WHERE id = ?1",
+            )?
+            .execute(params![
+                user.0,
+                failed_attempts,
+                locked_until.map(|t| t.nanos()),
+                rehash
             ])?;
         }
         Change::CodeAttempt { user, purpose } => {
