@@ -5,6 +5,7 @@
 pub mod bold;
 pub mod common;
 pub mod pages;
+pub mod zitadel;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -51,11 +52,21 @@ pub fn router(state: AppState) -> Router {
     let app = Router::new()
         .merge(common::health::routes())
         .merge(pages::routes())
+        .merge(zitadel::routes(&state))
         .merge(bold::routes(&state.limits))
         .fallback(bold::not_found)
         .method_not_allowed_fallback(bold::method_not_allowed)
         .layer(DefaultBodyLimit::max(json_limit))
         .layer(CatchPanicLayer::custom(bold::panic_response))
         .with_state(state);
-    common::layers::apply(app)
+    common::layers::apply(app, cors_for)
+}
+
+/// The CORS values of the dialect that owns a path (Bold's are the default).
+fn cors_for(path: &str) -> Option<common::layers::Cors> {
+    zitadel::owns_path(path).then_some(common::layers::Cors {
+        allow_methods: zitadel::ALLOW_METHODS,
+        allow_headers: zitadel::ALLOW_HEADERS,
+        expose_headers: zitadel::EXPOSE_HEADERS,
+    })
 }

@@ -54,21 +54,49 @@ async fn security_headers(req: Request, next: Next) -> Response {
     res
 }
 
-/// Answers CORS preflights for any path.
-async fn preflight(req: Request, next: Next) -> Response {
+/// CORS values a dialect uses instead of Bold's (methods, headers, exposed headers).
+#[derive(Debug, Clone, Copy)]
+pub struct Cors {
+    pub allow_methods: &'static str,
+    pub allow_headers: &'static str,
+    pub expose_headers: &'static str,
+}
+
+/// Which dialect's CORS values a path gets; `None` = Bold's (the twelve seed headers).
+pub type CorsFor = fn(&str) -> Option<Cors>;
+
+/// Answers CORS preflights for any path, with the CORS values of the dialect owning it.
+async fn preflight(cors_for: CorsFor, req: Request, next: Next) -> Response {
     if req.method() == Method::OPTIONS {
         let mut res = Response::new(Body::empty());
         *res.status_mut() = StatusCode::OK;
+        if let Some(c) = cors_for(req.uri().path()) {
+            let h = res.headers_mut();
+            h.insert(
+                "access-control-allow-methods",
+                HeaderValue::from_static(c.allow_methods),
+            );
+            h.insert(
+                "access-control-allow-headers",
+                HeaderValue::from_static(c.allow_headers),
+            );
+            h.insert(
+                "access-control-expose-headers",
+                HeaderValue::from_static(c.expose_headers),
+            );
+        }
         return res;
     }
     next.run(req).await
 }
 
-pub fn apply(app: Router) -> Router {
+pub fn apply(app: Router, cors_for: CorsFor) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
-    app.layer(middleware::from_fn(preflight))
-        .layer(TraceLayer::new_for_http())
-        .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
-        .layer(middleware::from_fn(security_headers))
+    app.layer(middleware::from_fn(move |req, next| {
+        preflight(cors_for, req, next)
+    }))
+    .layer(TraceLayer::new_for_http())
+    .layer(PropagateRequestIdLayer::new(request_id.clone()))
+    .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+    .layer(middleware::from_fn(security_headers))
 }

@@ -1,0 +1,81 @@
+//! The Zitadel dialect: `zitadel.user.v2.UserService` over Connect, gRPC, gRPC-Web (binary and
+//! text) at `/zitadel.user.v2.UserService/<Method>`, and its REST gateway — at the root where it
+//! does not collide with Bold (`POST /v2/users/human`, `PUT /v2/users/human/{userId}`,
+//! `/v2/users/{userId}/email` …) and in full under `/zitadel` (`GET /zitadel/v2/users/{userId}` …).
+//! See `spec/zitadel.md` and `docs/zitadel.md`.
+
+mod calls;
+mod convert;
+mod error;
+mod grpc_web_text;
+mod rest;
+mod service;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use usher_zitadel_proto::connectrpc;
+use usher_zitadel_proto::zitadel::user::v2::UserServiceExt;
+
+use crate::AppState;
+
+pub use error::ZError;
+
+/// CORS for the Zitadel dialect: the methods and headers its clients send.
+pub const ALLOW_METHODS: &str = "GET, POST, DELETE, OPTIONS, PUT";
+pub const ALLOW_HEADERS: &str = "authorization, content-type, connect-protocol-version, connect-timeout-ms, \
+    grpc-timeout, x-grpc-web, x-user-agent, x-zitadel-orgid";
+pub const EXPOSE_HEADERS: &str =
+    "authorization, content-type, grpc-status, grpc-message, grpc-status-details-bin";
+
+/// Sets the dialect's CORS headers (the shared layer adds the rest).
+async fn cors(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    for (name, value) in [
+        ("access-control-allow-methods", ALLOW_METHODS),
+        ("access-control-allow-headers", ALLOW_HEADERS),
+        ("access-control-expose-headers", EXPOSE_HEADERS),
+    ] {
+        h.insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
+    }
+    res
+}
+
+/// Is this path served by the Zitadel dialect (for preflights)?
+pub fn owns_path(path: &str) -> bool {
+    path.starts_with("/zitadel")
+        || path.starts_with("/v2/users/human")
+        || path.starts_with("/v2/idp_intents")
+        || {
+            // `/v2/users/{id}/<action>` (Bold owns only `/v2/users/{id}/invitation`).
+            let mut parts = path.trim_start_matches('/').split('/');
+            matches!((parts.next(), parts.next(), parts.next(), parts.next()), (Some("v2"), Some("users"), Some(_), Some(action)) if action != "invitation")
+        }
+}
+
+/// The dialect's routes.
+pub fn routes(state: &AppState) -> Router<AppState> {
+    let service = service::UserServiceImpl {
+        calls: calls::Calls {
+            state: state.clone(),
+        },
+    };
+    let connect = Arc::new(service).register(connectrpc::Router::new());
+    let rpc = connectrpc::ConnectRpcService::new(connect);
+    Router::new()
+        .route_service(
+            "/zitadel.user.v2.UserService/{method}",
+            grpc_web_text::GrpcWebText::new(rpc),
+        )
+        .merge(rest::shared_routes())
+        .nest("/zitadel", rest::full_routes())
+        .route_layer(middleware::from_fn(cors))
+}
