@@ -233,6 +233,35 @@ pub struct GroupMember {
     pub group_admin: bool,
 }
 
+/// What a credential is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// A long-lived key made by an admin, the CLI, or a user for itself.
+    ApiKey,
+    /// The short-lived token of a password login.
+    Access,
+    /// Exchanges for a new access/refresh pair, once; never authenticates a call.
+    Refresh,
+}
+
+impl KeyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyKind::ApiKey => "api_key",
+            KeyKind::Access => "access",
+            KeyKind::Refresh => "refresh",
+        }
+    }
+
+    pub fn from_db(s: &str) -> Self {
+        match s {
+            "access" => KeyKind::Access,
+            "refresh" => KeyKind::Refresh,
+            _ => KeyKind::ApiKey,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiKey {
     pub id: ApiKeyId,
@@ -245,6 +274,11 @@ pub struct ApiKey {
     pub instance_admin: bool,
     pub expires_at: Option<Timestamp>,
     pub created_at: Timestamp,
+    pub kind: KeyKind,
+    /// Revoked keys stay listed, inactive.
+    pub revoked_at: Option<Timestamp>,
+    /// Roughly when it last authenticated a call (updated at most once per cache lifetime).
+    pub last_used_at: Option<Timestamp>,
 }
 
 /// What a one-time code is for.

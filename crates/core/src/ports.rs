@@ -50,6 +50,17 @@ pub enum Change {
         secret_hash: String,
     },
     DeleteApiKey(ApiKeyId),
+    RevokeApiKey {
+        id: ApiKeyId,
+        at: Timestamp,
+    },
+    /// Records that a key authenticated a call.
+    TouchApiKey {
+        id: ApiKeyId,
+        at: Timestamp,
+    },
+    /// Ends every login session (access and refresh tokens) of the user.
+    DeleteSessions(UserId),
     /// Replaces any earlier code of the same user and purpose.
     PutCode(OneTimeCode),
     /// The outcome of a password check: the failure counter, the lockout, and (after a right
@@ -303,7 +314,12 @@ pub trait Store: Send + Sync + 'static {
 
     async fn api_key_by_secret_hash(&self, secret_hash: &str) -> Result<Option<ApiKey>>;
     async fn api_key(&self, id: ApiKeyId) -> Result<Option<ApiKey>>;
+    /// Long-lived API keys (not login sessions), of one organization or all.
     async fn api_keys(&self, org: Option<OrgId>) -> Result<Vec<ApiKey>>;
+    /// Long-lived API keys bound to these users.
+    async fn user_api_keys(&self, users: &[UserId]) -> Result<Vec<ApiKey>>;
+    /// Users of any organization with this (lower-cased) email address.
+    async fn users_with_email(&self, email_lower: &str) -> Result<Vec<UserId>>;
     async fn instance_admin_key_exists(&self) -> Result<bool>;
 
     async fn codes(&self, user: UserId) -> Result<Vec<OneTimeCode>>;

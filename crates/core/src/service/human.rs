@@ -517,6 +517,8 @@ impl Services {
                     next.state = UserState::Active;
                 }
                 fields.push("password".into());
+                // A new password ends the user's login sessions (API tokens stay).
+                cs.push(Change::DeleteSessions(current.id));
             }
             rights::may_update(p, rel, scope)?;
             if fields.is_empty() {

@@ -87,6 +87,9 @@ impl Services {
             instance_admin: draft.instance_admin,
             expires_at: draft.expiration,
             created_at: now,
+            kind: KeyKind::ApiKey,
+            revoked_at: None,
+            last_used_at: None,
         };
         let mut cs = ChangeSet::new();
         cs.push(Change::InsertApiKey {

@@ -10,6 +10,7 @@ mod invitations;
 mod keys;
 mod messages;
 mod orgs;
+mod sessions;
 mod sweep;
 mod users;
 mod verification;
@@ -29,6 +30,7 @@ pub use users::{
     CodeDelivery, Created, GroupJoin, InvitationRequest, NewUser, Patch, UserList, UserListQuery,
     UserPatch, UserView,
 };
+pub use sessions::{ACCESS_TTL_SECS, REFRESH_TTL_DAYS, TokenPair, UserTokenDraft};
 pub use verification::Verified;
 
 use tokio::sync::Notify;
@@ -77,6 +79,8 @@ struct Inner {
     hasher: Hasher,
     /// Poked after every commit that wrote outbox messages, so the delivery worker wakes at once.
     outbox_signal: Arc<Notify>,
+    /// Failed logins of unknown names (so they lock out like known ones): failures, locked until.
+    login_failures: moka::sync::Cache<String, (i32, Option<crate::types::Timestamp>)>,
 }
 
 /// Every use case, cheap to clone.
@@ -115,6 +119,10 @@ impl Services {
                 config,
                 hasher,
                 outbox_signal: Arc::new(Notify::new()),
+                login_failures: moka::sync::Cache::builder()
+                    .max_capacity(100_000)
+                    .time_to_idle(std::time::Duration::from_secs(30 * 60))
+                    .build(),
             }),
         }
     }

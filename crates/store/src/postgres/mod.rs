@@ -157,7 +157,11 @@ const PUT_MEMBER: &str = "INSERT INTO user_group_members (group_id, user_id, gro
                  ON CONFLICT (group_id, user_id) DO UPDATE SET group_admin = EXCLUDED.group_admin";
 const REMOVE_MEMBER: &str = "DELETE FROM user_group_members WHERE group_id = $1 AND user_id = $2";
 const INSERT_API_KEY: &str = "INSERT INTO api_keys (id, name, organization_id, user_id, secret_hash, read_only, \
-                 instance_admin, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+                 instance_admin, expires_at, created_at, kind, revoked_at, last_used_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+const REVOKE_API_KEY: &str = "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1";
+const TOUCH_API_KEY: &str = "UPDATE api_keys SET last_used_at = $2 WHERE id = $1";
+const DELETE_SESSIONS: &str = "DELETE FROM api_keys WHERE user_id = $1 AND kind IN ('access', 'refresh')";
 const DELETE_API_KEY: &str = "DELETE FROM api_keys WHERE id = $1";
 const PUT_CODE: &str = "INSERT INTO one_time_codes (user_id, purpose, code_hash, target, expires_at, \
                  attempts, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
@@ -200,6 +204,9 @@ fn statement(c: &Change) -> &'static str {
         Change::RemoveMember { .. } => REMOVE_MEMBER,
         Change::InsertApiKey { .. } => INSERT_API_KEY,
         Change::DeleteApiKey(_) => DELETE_API_KEY,
+        Change::RevokeApiKey { .. } => REVOKE_API_KEY,
+        Change::TouchApiKey { .. } => TOUCH_API_KEY,
+        Change::DeleteSessions(_) => DELETE_SESSIONS,
         Change::PutCode(_) => PUT_CODE,
         Change::Audit(_) => INSERT_AUDIT,
         Change::Outbox(_) => INSERT_OUTBOX,
@@ -356,10 +363,25 @@ async fn apply_one(tx: &deadpool_postgres::Transaction<'_>, c: &Change) -> Resul
                     &key.instance_admin,
                     &key.expires_at.map(|t| t.nanos()),
                     &key.created_at.nanos(),
+                    &key.kind.as_str(),
+                    &key.revoked_at.map(|t| t.nanos()),
+                    &key.last_used_at.map(|t| t.nanos()),
                 ],
             )
             .await
             .map_err(map_err)?;
+        }
+        Change::RevokeApiKey { id, at } => {
+            let st = exec(REVOKE_API_KEY).await?;
+            tx.execute(&st, &[&id.0, &at.nanos()]).await.map_err(map_err)?;
+        }
+        Change::TouchApiKey { id, at } => {
+            let st = exec(TOUCH_API_KEY).await?;
+            tx.execute(&st, &[&id.0, &at.nanos()]).await.map_err(map_err)?;
+        }
+        Change::DeleteSessions(user) => {
+            let st = exec(DELETE_SESSIONS).await?;
+            tx.execute(&st, &[&user.0]).await.map_err(map_err)?;
         }
         Change::DeleteApiKey(id) => {
             let st = exec(DELETE_API_KEY).await?;
@@ -776,7 +798,7 @@ impl Store for PgStore {
 
     async fn api_keys(&self, org: Option<OrgId>) -> Result<Vec<ApiKey>> {
         let q = format!(
-            "SELECT {} FROM api_keys WHERE $1::BIGINT IS NULL OR organization_id = $1 ORDER BY id",
+            "SELECT {} FROM api_keys WHERE kind = 'api_key' AND ($1::BIGINT IS NULL OR organization_id = $1) ORDER BY id",
             rows::API_KEY_COLUMNS
         );
         Ok(self
@@ -787,10 +809,31 @@ impl Store for PgStore {
             .collect())
     }
 
+    async fn user_api_keys(&self, users: &[UserId]) -> Result<Vec<ApiKey>> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = users.iter().map(|u| u.0).collect();
+        let q = format!(
+            "SELECT {} FROM api_keys WHERE kind = 'api_key' AND user_id = ANY($1) ORDER BY id",
+            rows::API_KEY_COLUMNS
+        );
+        Ok(self.query(&q, &[&ids]).await?.iter().map(rows::api_key).collect())
+    }
+
+    async fn users_with_email(&self, email_lower: &str) -> Result<Vec<UserId>> {
+        Ok(self
+            .query("SELECT id FROM users WHERE email_lower = $1 ORDER BY id", &[&email_lower])
+            .await?
+            .iter()
+            .map(|r| UserId(r.get(0)))
+            .collect())
+    }
+
     async fn instance_admin_key_exists(&self) -> Result<bool> {
         let rows = self
             .query(
-                "SELECT EXISTS (SELECT 1 FROM api_keys WHERE instance_admin)",
+                "SELECT EXISTS (SELECT 1 FROM api_keys WHERE instance_admin AND revoked_at IS NULL)",
                 &[],
             )
             .await?;

@@ -152,7 +152,8 @@ pub(super) fn organization(r: &Row) -> Organization {
 }
 
 pub(super) const API_KEY_COLUMNS: &str =
-    "id, name, organization_id, user_id, read_only, instance_admin, expires_at, created_at";
+    "id, name, organization_id, user_id, read_only, instance_admin, expires_at, created_at, \
+    kind, revoked_at, last_used_at";
 
 pub(super) fn api_key(r: &Row) -> ApiKey {
     ApiKey {
@@ -164,6 +165,9 @@ pub(super) fn api_key(r: &Row) -> ApiKey {
         instance_admin: r.get(5),
         expires_at: r.get::<_, Option<i64>>(6).map(ts),
         created_at: ts(r.get(7)),
+        kind: KeyKind::from_db(r.get(8)),
+        revoked_at: r.get::<_, Option<i64>>(9).map(ts),
+        last_used_at: r.get::<_, Option<i64>>(10).map(ts),
     }
 }
 

@@ -526,10 +526,33 @@ impl Store for SqliteStore {
     async fn api_keys(&self, org: Option<OrgId>) -> Result<Vec<ApiKey>> {
         self.readers.with(|c| {
             let mut st = c.prepare_cached(&format!(
-                "SELECT {} FROM api_keys WHERE ?1 IS NULL OR organization_id = ?1 ORDER BY id",
+                "SELECT {} FROM api_keys WHERE kind = 'api_key' AND (?1 IS NULL OR organization_id = ?1) ORDER BY id",
                 rows::API_KEY_COLUMNS
             ))?;
             let rows = st.query_map(params![org.map(|o| o.0)], rows::api_key)?;
+            rows.collect()
+        })
+    }
+
+    async fn user_api_keys(&self, users: &[UserId]) -> Result<Vec<ApiKey>> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = serde_json::to_string(&users.iter().map(|u| u.0).collect::<Vec<_>>()).map_err(Error::internal)?;
+        self.readers.with(move |c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {} FROM api_keys WHERE kind = 'api_key' AND user_id IN (SELECT value FROM json_each(?1)) ORDER BY id",
+                rows::API_KEY_COLUMNS
+            ))?;
+            let rows = st.query_map(params![ids], rows::api_key)?;
+            rows.collect()
+        })
+    }
+
+    async fn users_with_email(&self, email_lower: &str) -> Result<Vec<UserId>> {
+        self.readers.with(|c| {
+            let mut st = c.prepare_cached("SELECT id FROM users WHERE email_lower = ?1 ORDER BY id")?;
+            let rows = st.query_map(params![email_lower], |r| r.get(0).map(UserId))?;
             rows.collect()
         })
     }

@@ -102,7 +102,8 @@ pub(super) fn organization(r: &Row<'_>) -> rusqlite::Result<Organization> {
 }
 
 pub(super) const API_KEY_COLUMNS: &str =
-    "id, name, organization_id, user_id, read_only, instance_admin, expires_at, created_at";
+    "id, name, organization_id, user_id, read_only, instance_admin, expires_at, created_at, \
+    kind, revoked_at, last_used_at";
 
 pub(super) fn api_key(r: &Row<'_>) -> rusqlite::Result<ApiKey> {
     Ok(ApiKey {
@@ -114,6 +115,9 @@ pub(super) fn api_key(r: &Row<'_>) -> rusqlite::Result<ApiKey> {
         instance_admin: r.get(5)?,
         expires_at: r.get::<_, Option<i64>>(6)?.map(ts),
         created_at: ts(r.get(7)?),
+        kind: KeyKind::from_db(&r.get::<_, String>(8)?),
+        revoked_at: r.get::<_, Option<i64>>(9)?.map(ts),
+        last_used_at: r.get::<_, Option<i64>>(10)?.map(ts),
     })
 }
 

@@ -337,7 +337,8 @@ fn apply_one(conn: &Connection, c: &Change) -> std::result::Result<(), Step> {
         Change::InsertApiKey { key, secret_hash } => {
             conn.prepare_cached(
                 "INSERT INTO api_keys (id, name, organization_id, user_id, secret_hash, read_only, \
-                 instance_admin, expires_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                 instance_admin, expires_at, created_at, kind, revoked_at, last_used_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )?
             .execute(params![
                 key.id.0,
@@ -348,8 +349,23 @@ fn apply_one(conn: &Connection, c: &Change) -> std::result::Result<(), Step> {
                 b(key.read_only),
                 b(key.instance_admin),
                 key.expires_at.map(|t| t.nanos()),
-                key.created_at.nanos()
+                key.created_at.nanos(),
+                key.kind.as_str(),
+                key.revoked_at.map(|t| t.nanos()),
+                key.last_used_at.map(|t| t.nanos())
             ])?;
+        }
+        Change::RevokeApiKey { id, at } => {
+            conn.prepare_cached("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1")?
+                .execute(params![id.0, at.nanos()])?;
+        }
+        Change::TouchApiKey { id, at } => {
+            conn.prepare_cached("UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1")?
+                .execute(params![id.0, at.nanos()])?;
+        }
+        Change::DeleteSessions(user) => {
+            conn.prepare_cached("DELETE FROM api_keys WHERE user_id = ?1 AND kind IN ('access', 'refresh')")?
+                .execute(params![user.0])?;
         }
         Change::DeleteApiKey(id) => {
             conn.prepare_cached("DELETE FROM api_keys WHERE id = ?1")?
