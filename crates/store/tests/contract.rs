@@ -301,6 +301,9 @@ async fn new_key(
             Some(at(365 * DAY + id))
         },
         created_at: at(id),
+        kind: KeyKind::ApiKey,
+        revoked_at: None,
+        last_used_at: None,
     };
     commit_ok(
         store,
@@ -2705,3 +2708,116 @@ async fn code_lookups(store: Arc<dyn Store>) {
     );
 }
 contract!(code_lookups);
+
+/// Login sessions and user tokens: kinds, revocation, last use, per-user listing.
+async fn credential_kinds(store: Arc<dyn Store>) {
+    let org = new_org(&store, "o").await.id;
+    let u = new_user(&store, org, |u| {
+        u.email = Some(Email::from_trusted("K@example.com".into()))
+    })
+    .await;
+    let api = new_key(&store, Some(org), Some(u.id), false, "h-api").await;
+    let mut session = new_key(&store, Some(org), Some(u.id), false, "h-tmp").await;
+    session.id = ApiKeyId(id(&store, IdKind::ApiKey).await);
+    session.kind = KeyKind::Access;
+    commit_ok(
+        &store,
+        vec![Change::InsertApiKey {
+            key: session.clone(),
+            secret_hash: "h-access".into(),
+        }],
+    )
+    .await;
+    let mut refresh = session.clone();
+    refresh.id = ApiKeyId(id(&store, IdKind::ApiKey).await);
+    refresh.kind = KeyKind::Refresh;
+    commit_ok(
+        &store,
+        vec![Change::InsertApiKey {
+            key: refresh.clone(),
+            secret_hash: "h-refresh".into(),
+        }],
+    )
+    .await;
+
+    // Sessions are not listed as API keys.
+    let listed: Vec<ApiKeyId> = store
+        .api_keys(Some(org))
+        .await
+        .unwrap()
+        .iter()
+        .map(|k| k.id)
+        .collect();
+    assert!(
+        listed.contains(&api.id) && !listed.contains(&session.id) && !listed.contains(&refresh.id)
+    );
+    let mine: Vec<ApiKeyId> = store
+        .user_api_keys(&[u.id])
+        .await
+        .unwrap()
+        .iter()
+        .map(|k| k.id)
+        .collect();
+    assert!(mine.contains(&api.id) && !mine.contains(&session.id));
+    assert_eq!(
+        store
+            .api_key_by_secret_hash("h-refresh")
+            .await
+            .unwrap()
+            .unwrap()
+            .kind,
+        KeyKind::Refresh
+    );
+
+    commit_ok(
+        &store,
+        vec![Change::TouchApiKey {
+            id: api.id,
+            at: at(77),
+        }],
+    )
+    .await;
+    commit_ok(
+        &store,
+        vec![Change::RevokeApiKey {
+            id: api.id,
+            at: at(88),
+        }],
+    )
+    .await;
+    commit_ok(
+        &store,
+        vec![Change::RevokeApiKey {
+            id: api.id,
+            at: at(99),
+        }],
+    )
+    .await;
+    let k = store.api_key(api.id).await.unwrap().unwrap();
+    assert_eq!(
+        (k.last_used_at, k.revoked_at),
+        (Some(at(77)), Some(at(88))),
+        "the first revocation time stays"
+    );
+
+    commit_ok(&store, vec![Change::DeleteSessions(u.id)]).await;
+    assert!(store.api_key(session.id).await.unwrap().is_none());
+    assert!(store.api_key(refresh.id).await.unwrap().is_none());
+    assert!(
+        store.api_key(api.id).await.unwrap().is_some(),
+        "API tokens survive the end of sessions"
+    );
+
+    assert_eq!(
+        store.users_with_email("k@example.com").await.unwrap(),
+        [u.id]
+    );
+    assert!(
+        store
+            .users_with_email("nobody@example.com")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+contract!(credential_kinds);
