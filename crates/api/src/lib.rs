@@ -4,6 +4,8 @@
 
 pub mod bold;
 pub mod common;
+pub mod openapi;
+pub mod orgo;
 pub mod pages;
 pub mod zitadel;
 
@@ -53,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         .merge(common::health::routes())
         .merge(pages::routes())
         .merge(zitadel::routes(&state))
+        .merge(orgo::routes(&state))
         .merge(bold::routes(&state.limits))
         .fallback(bold::not_found)
         .method_not_allowed_fallback(bold::method_not_allowed)
@@ -64,9 +67,19 @@ pub fn router(state: AppState) -> Router {
 
 /// The CORS values of the dialect that owns a path (Bold's are the default).
 fn cors_for(path: &str) -> Option<common::layers::Cors> {
-    zitadel::owns_path(path).then_some(common::layers::Cors {
-        allow_methods: zitadel::ALLOW_METHODS,
-        allow_headers: zitadel::ALLOW_HEADERS,
-        expose_headers: zitadel::EXPOSE_HEADERS,
-    })
+    if zitadel::owns_path(path) {
+        Some(common::layers::Cors {
+            allow_methods: zitadel::ALLOW_METHODS,
+            allow_headers: zitadel::ALLOW_HEADERS,
+            expose_headers: zitadel::EXPOSE_HEADERS,
+        })
+    } else if orgo::owns_path(path) {
+        Some(common::layers::Cors {
+            allow_methods: orgo::ALLOW_METHODS,
+            allow_headers: orgo::ALLOW_HEADERS,
+            expose_headers: orgo::EXPOSE_HEADERS,
+        })
+    } else {
+        None
+    }
 }

@@ -13,8 +13,8 @@ use moka::sync::Cache;
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
 use crate::model::{ApiKey, KeyKind, UserState};
-use crate::ports::{Change, ChangeSet};
 use crate::ports::Store;
+use crate::ports::{Change, ChangeSet};
 use crate::principal::{Principal, Role};
 use crate::secrets::hash_secret;
 
@@ -78,8 +78,11 @@ impl Authenticator {
         let principal = match self.cache.by_hash.get(&hash) {
             Some(p) => p,
             None => {
-                let key =
-                    self.store.api_key_by_secret_hash(&hash).await?.ok_or(Error::Unauthenticated)?;
+                let key = self
+                    .store
+                    .api_key_by_secret_hash(&hash)
+                    .await?
+                    .ok_or(Error::Unauthenticated)?;
                 // Refresh tokens only buy a new pair; revoked keys are dead.
                 if key.kind == KeyKind::Refresh || key.revoked_at.is_some() {
                     return Err(Error::Unauthenticated);
@@ -101,7 +104,10 @@ impl Authenticator {
     /// Records, off the request's path, that a key was used (at most once per cache lifetime).
     fn touch(&self, key: &ApiKey) {
         let mut cs = ChangeSet::new();
-        cs.push(Change::TouchApiKey { id: key.id, at: self.clock.now() });
+        cs.push(Change::TouchApiKey {
+            id: key.id,
+            at: self.clock.now(),
+        });
         let store = self.store.clone();
         tokio::spawn(async move {
             if let Err(e) = store.commit(cs).await {

@@ -49,6 +49,27 @@ async fn cors(req: Request, next: Next) -> Response {
     res
 }
 
+/// connectrpc answers a gRPC error with `grpc-status` and `grpc-message` in the header block *and*
+/// the whole status, `grpc-status-details-bin` included, in the trailers that follow. A client that
+/// reads a `grpc-status` header as a trailers-only answer — tonic, under the official Rust SDK —
+/// then never reads the trailers and loses the `zitadel.v1.ErrorDetail`. Leave the status to the
+/// trailers alone (valid gRPC: headers, no message, trailers).
+async fn grpc_status_in_trailers(req: Request, next: Next) -> Response {
+    let grpc = req
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.starts_with("application/grpc") && !ct.starts_with("application/grpc-web")
+        });
+    let mut res = next.run(req).await;
+    if grpc && res.headers().contains_key("grpc-status") {
+        res.headers_mut().remove("grpc-status");
+        res.headers_mut().remove("grpc-message");
+    }
+    res
+}
+
 /// Is this path served by the Zitadel dialect (for preflights)?
 pub fn owns_path(path: &str) -> bool {
     path.starts_with("/zitadel")
@@ -70,11 +91,14 @@ pub fn routes(state: &AppState) -> Router<AppState> {
     };
     let connect = Arc::new(service).register(connectrpc::Router::new());
     let rpc = connectrpc::ConnectRpcService::new(connect);
-    Router::new()
+    let rpc_routes = Router::new()
         .route_service(
             "/zitadel.user.v2.UserService/{method}",
             grpc_web_text::GrpcWebText::new(rpc),
         )
+        .route_layer(middleware::from_fn(grpc_status_in_trailers));
+    Router::new()
+        .merge(rpc_routes)
         .merge(rest::shared_routes())
         .nest("/zitadel", rest::full_routes())
         .route_layer(middleware::from_fn(cors))

@@ -26,11 +26,11 @@ pub use human::{
 pub use import::{ImportOutcome, ImportRow, RowError};
 pub use invitations::InvitationUpdate;
 pub use keys::{KeyDraft, NewKey};
+pub use sessions::{ACCESS_TTL_SECS, REFRESH_TTL_DAYS, TokenPair, UserTokenDraft};
 pub use users::{
     CodeDelivery, Created, GroupJoin, InvitationRequest, NewUser, Patch, UserList, UserListQuery,
     UserPatch, UserView,
 };
-pub use sessions::{ACCESS_TTL_SECS, REFRESH_TTL_DAYS, TokenPair, UserTokenDraft};
 pub use verification::Verified;
 
 use tokio::sync::Notify;

@@ -68,7 +68,11 @@ impl Services {
         if !ok || matches!(user.state, UserState::Inactive | UserState::Locked) {
             return Err(bad_credentials());
         }
-        let user = self.store().user(user.id).await?.ok_or_else(bad_credentials)?;
+        let user = self
+            .store()
+            .user(user.id)
+            .await?
+            .ok_or_else(bad_credentials)?;
         self.issue_pair(user, None).await
     }
 
@@ -82,12 +86,16 @@ impl Services {
             && until > now
         {
             let secs = (until.0 - now.0).num_seconds().max(1);
-            return Err(Error::RateLimited { retry_after: Duration::from_secs(secs as u64) });
+            return Err(Error::RateLimited {
+                retry_after: Duration::from_secs(secs as u64),
+            });
         }
         self.hasher().verify_dummy(name).await;
         let failed = failed + 1;
         let locked = (failed >= super::human::LOCKOUT_AFTER).then(|| {
-            let doublings = u32::try_from(failed - super::human::LOCKOUT_AFTER).unwrap_or(u32::MAX).min(10);
+            let doublings = u32::try_from(failed - super::human::LOCKOUT_AFTER)
+                .unwrap_or(u32::MAX)
+                .min(10);
             now.plus(chrono::Duration::seconds(
                 (super::human::LOCKOUT_FIRST_SECS << doublings).min(super::human::LOCKOUT_MAX_SECS),
             ))
@@ -156,19 +164,32 @@ impl Services {
             subject_type: "session".to_owned(),
             subject_id: user.id.0,
             sequence: None,
-            event_type: if replaces.is_some() { "session.refreshed" } else { "session.created" }.to_owned(),
+            event_type: if replaces.is_some() {
+                "session.refreshed"
+            } else {
+                "session.created"
+            }
+            .to_owned(),
             actor: Actor::System,
             fields: Vec::new(),
             created_at: now,
         }));
         self.commit(cs).await?;
-        Ok(TokenPair { access, refresh, access_expires_at, refresh_expires_at, user })
+        Ok(TokenPair {
+            access,
+            refresh,
+            access_expires_at,
+            refresh_expires_at,
+            user,
+        })
     }
 
     /// A user makes an API token for itself (it acts as that user).
     pub async fn create_user_token(&self, p: &Principal, draft: UserTokenDraft) -> Result<NewKey> {
         let Some(me) = p.user() else {
-            return Err(Error::PermissionDenied("API tokens belong to a user: use a user's credential"));
+            return Err(Error::PermissionDenied(
+                "API tokens belong to a user: use a user's credential",
+            ));
         };
         if p.read_only {
             return Err(Error::PermissionDenied("read-only credential"));
@@ -200,9 +221,13 @@ impl Services {
     /// a user's only its own.
     pub async fn list_user_tokens(&self, p: &Principal) -> Result<Vec<ApiKey>> {
         match (p.user(), p.org()) {
-            (_, Some(org)) if p.is_admin_of(org) => {
-                Ok(self.store().api_keys(Some(org)).await?.into_iter().filter(|k| k.user_id.is_some()).collect())
-            }
+            (_, Some(org)) if p.is_admin_of(org) => Ok(self
+                .store()
+                .api_keys(Some(org))
+                .await?
+                .into_iter()
+                .filter(|k| k.user_id.is_some())
+                .collect()),
             (Some(me), _) => self.store().user_api_keys(&[me]).await,
             _ => Ok(Vec::new()),
         }
@@ -244,7 +269,10 @@ impl Services {
         }));
         self.commit(cs).await?;
         self.auth().cache().clear();
-        Ok(ApiKey { revoked_at: key.revoked_at.or(Some(now)), ..key })
+        Ok(ApiKey {
+            revoked_at: key.revoked_at.or(Some(now)),
+            ..key
+        })
     }
 
     pub async fn delete_user_token(&self, p: &Principal, id: ApiKeyId) -> Result<()> {

@@ -98,6 +98,8 @@ pub struct NewUser {
     pub email_match_credential_filter: bool,
     pub auth_organization_id: Option<String>,
     pub attributes: Map<String, Value>,
+    /// Defaults to `["ROLE_USER"]`.
+    pub roles: Option<Vec<String>>,
     pub invitation: Option<InvitationRequest>,
     pub group: Option<GroupJoin>,
 }
@@ -129,6 +131,8 @@ pub struct UserPatch {
     pub auth_organization_id: Patch<String>,
     /// RFC 7396 merge into the attributes: `null` removes a key.
     pub attributes: Option<Map<String, Value>>,
+    /// Replaces the roles (admins only).
+    pub roles: Option<Vec<String>>,
     pub group: Option<GroupJoin>,
 }
 
@@ -425,6 +429,9 @@ impl Services {
         user.email_match_credential_filter = input.email_match_credential_filter;
         user.auth_organization_id = input.auth_organization_id;
         user.attributes = input.attributes;
+        if let Some(roles) = input.roles {
+            user.roles = roles;
+        }
         user.email_verify_requested |= extras.email_code.is_some();
         user.phone_verify_requested |= extras.phone_code.is_some();
         if let Some((hash, change_required)) = &extras.password {
@@ -771,6 +778,10 @@ impl Services {
                 "auth_organization_id",
                 &mut other,
             );
+            if let Some(roles) = &patch.roles {
+                mark(*roles != next.roles, "roles", &mut su);
+                next.roles = roles.clone();
+            }
             if let Some(attrs) = &patch.attributes {
                 mark(
                     merge_attributes(&mut next.attributes, attrs),

@@ -330,6 +330,53 @@ impl Services {
         ))
     }
 
+    /// Cancels a pending email change (the link stops working).
+    pub async fn cancel_email_change(&self, p: &Principal, id: UserId) -> Result<User> {
+        for _ in 0..MAX_RETRIES {
+            let (user, rel) = self.visible_user(p, id).await?;
+            if p.read_only {
+                return Err(Error::PermissionDenied("read-only credential"));
+            }
+            if !(rel.admin || rel.group_admin || rel.itself) {
+                return Err(Error::PermissionDenied(
+                    "insufficient rights for this change",
+                ));
+            }
+            if user.new_email_requested.is_none() {
+                return Ok(user);
+            }
+            let now = self.now();
+            let mut next = user.clone();
+            next.new_email_requested = None;
+            next.sequence += 1;
+            next.modified_at = now;
+            let mut cs = ChangeSet::new();
+            cs.push(Change::UpdateUser {
+                user: next.clone(),
+                expected_sequence: user.sequence,
+            });
+            cs.push(Change::DeleteCode {
+                user: id,
+                purpose: CodePurpose::EmailChange,
+            });
+            cs.push(audit(
+                &next,
+                "user.email_change.cancelled",
+                p.actor(),
+                &["new_email_requested"],
+                now,
+            ));
+            match self.commit(cs).await {
+                Ok(()) => return Ok(next),
+                Err(Error::Conflict) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Unavailable(
+            "too many concurrent changes to this user; try again".to_owned(),
+        ))
+    }
+
     /// The pending change behind a confirmation link, if it can still be confirmed.
     pub async fn open_email_change(&self, token: &str) -> Result<(User, Email)> {
         let gone = || Error::Gone(Entity::EmailChange);

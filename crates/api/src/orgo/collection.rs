@@ -1,0 +1,240 @@
+//! Hydra collections in API Platform 3.4's `hydra:`-prefixed form, with partial-collection views
+//! and the search template.
+
+use serde::Serialize;
+use url::form_urlencoded;
+
+use super::OrgoError;
+
+/// Items per page unless asked, and the most a client may ask for.
+pub const DEFAULT_ITEMS_PER_PAGE: u64 = 30;
+pub const MAX_ITEMS_PER_PAGE: u64 = 100;
+
+/// Paging asked for in a query string.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Paging {
+    pub page: u64,
+    pub per_page: u64,
+    /// `page` was in the query string.
+    pub page_requested: bool,
+    /// The query's other parameters, in order, for the view's links.
+    pub others: Vec<(String, String)>,
+}
+
+impl Paging {
+    /// Reads `page`, `itemsPerPage` and `pagination` (which may not be disabled).
+    pub fn from_query(pairs: &[(String, String)]) -> Result<Self, OrgoError> {
+        let mut paging = Paging {
+            page: 1,
+            per_page: DEFAULT_ITEMS_PER_PAGE,
+            page_requested: false,
+            others: Vec::new(),
+        };
+        for (k, v) in pairs {
+            match k.as_str() {
+                "page" => {
+                    let n: i64 = v
+                        .parse()
+                        .map_err(|_| OrgoError::bad_request("Page should not be less than 1"))?;
+                    if n < 1 {
+                        return Err(OrgoError::bad_request("Page should not be less than 1"));
+                    }
+                    paging.page = n as u64;
+                    paging.page_requested = true;
+                }
+                "itemsPerPage" => {
+                    let n: i64 = v.parse().map_err(|_| {
+                        OrgoError::bad_request("Item per page parameter should not be less than 0")
+                    })?;
+                    if n < 0 {
+                        return Err(OrgoError::bad_request(
+                            "Item per page parameter should not be less than 0",
+                        ));
+                    }
+                    if n == 0 {
+                        return Err(OrgoError::bad_request(
+                            "Item per page parameter should not be less than 1",
+                        ));
+                    }
+                    paging.per_page = (n as u64).min(MAX_ITEMS_PER_PAGE);
+                    paging.others.push((k.clone(), v.clone()));
+                }
+                "pagination" => {
+                    if matches!(v.as_str(), "false" | "0") {
+                        return Err(OrgoError::bad_request(
+                            "Pagination cannot be disabled for this resource.",
+                        ));
+                    }
+                    paging.others.push((k.clone(), v.clone()));
+                }
+                _ => paging.others.push((k.clone(), v.clone())),
+            }
+        }
+        Ok(paging)
+    }
+
+    pub fn offset(&self) -> u64 {
+        (self.page - 1).saturating_mul(self.per_page)
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct View {
+    #[serde(rename = "@id")]
+    pub id: String,
+    #[serde(rename = "@type")]
+    pub kind: &'static str,
+    #[serde(rename = "hydra:first")]
+    pub first: String,
+    #[serde(rename = "hydra:last")]
+    pub last: String,
+    #[serde(rename = "hydra:previous", skip_serializing_if = "Option::is_none")]
+    pub previous: Option<String>,
+    #[serde(rename = "hydra:next", skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Mapping {
+    #[serde(rename = "@type")]
+    pub kind: &'static str,
+    pub variable: &'static str,
+    pub property: &'static str,
+    pub required: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Search {
+    #[serde(rename = "@type")]
+    pub kind: &'static str,
+    #[serde(rename = "hydra:template")]
+    pub template: String,
+    #[serde(rename = "hydra:variableRepresentation")]
+    pub representation: &'static str,
+    #[serde(rename = "hydra:mapping")]
+    pub mapping: Vec<Mapping>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Collection<T> {
+    #[serde(rename = "@context")]
+    pub context: &'static str,
+    #[serde(rename = "@id")]
+    pub id: &'static str,
+    #[serde(rename = "@type")]
+    pub kind: &'static str,
+    #[serde(rename = "hydra:totalItems")]
+    pub total: u64,
+    #[serde(rename = "hydra:member")]
+    pub member: Vec<T>,
+    #[serde(rename = "hydra:view", skip_serializing_if = "Option::is_none")]
+    pub view: Option<View>,
+    #[serde(rename = "hydra:search", skip_serializing_if = "Option::is_none")]
+    pub search: Option<Search>,
+}
+
+/// `path?others…&page=n` (the other parameters first, `page` last).
+fn page_url(path: &str, others: &[(String, String)], page: u64) -> String {
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in others {
+        q.append_pair(k, v);
+    }
+    q.append_pair("page", &page.to_string());
+    format!("{path}?{}", q.finish())
+}
+
+/// The partial-collection view; `None` when everything fits on one page and no page was asked.
+pub fn view(path: &str, paging: &Paging, total: u64) -> Option<View> {
+    let last = total.div_ceil(paging.per_page).max(1);
+    if last == 1 && !paging.page_requested {
+        return None;
+    }
+    Some(View {
+        id: page_url(path, &paging.others, paging.page),
+        kind: "hydra:PartialCollectionView",
+        first: page_url(path, &paging.others, 1),
+        last: page_url(path, &paging.others, last),
+        previous: (paging.page > 1)
+            .then(|| page_url(path, &paging.others, (paging.page - 1).min(last))),
+        next: (paging.page < last).then(|| page_url(path, &paging.others, paging.page + 1)),
+    })
+}
+
+/// The search template of the users collection: its filters and order parameters.
+pub fn users_search() -> Search {
+    let vars: [(&'static str, &'static str); 10] = [
+        ("email", "email"),
+        ("firstName", "firstName"),
+        ("lastName", "lastName"),
+        ("keyword", "keyword"),
+        ("roles", "roles"),
+        ("status", "status"),
+        ("order[firstName]", "firstName"),
+        ("order[lastName]", "lastName"),
+        ("order[email]", "email"),
+        ("order[id]", "id"),
+    ];
+    Search {
+        kind: "hydra:IriTemplate",
+        template: format!(
+            "/api/v1/users{{?{}}}",
+            vars.iter().map(|(v, _)| *v).collect::<Vec<_>>().join(",")
+        ),
+        representation: "BasicRepresentation",
+        mapping: vars
+            .iter()
+            .map(|(variable, property)| Mapping {
+                kind: "IriTemplateMapping",
+                variable,
+                property,
+                required: false,
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paging(q: &str) -> Paging {
+        let pairs: Vec<(String, String)> =
+            form_urlencoded::parse(q.as_bytes()).into_owned().collect();
+        Paging::from_query(&pairs).unwrap()
+    }
+
+    #[test]
+    fn views() {
+        assert!(
+            view("/api/v1/users", &paging(""), 30).is_none(),
+            "one page, none asked"
+        );
+        let v = view("/api/v1/users", &paging("page=1"), 0).unwrap();
+        assert_eq!(
+            (v.first.as_str(), v.last.as_str()),
+            ("/api/v1/users?page=1", "/api/v1/users?page=1")
+        );
+        assert!(v.previous.is_none() && v.next.is_none());
+        let v = view(
+            "/api/v1/users",
+            &paging("email=a&page=2&itemsPerPage=10"),
+            45,
+        )
+        .unwrap();
+        assert_eq!(v.id, "/api/v1/users?email=a&itemsPerPage=10&page=2");
+        assert_eq!(v.last, "/api/v1/users?email=a&itemsPerPage=10&page=5");
+        assert_eq!(
+            v.previous.as_deref(),
+            Some("/api/v1/users?email=a&itemsPerPage=10&page=1")
+        );
+        assert_eq!(
+            v.next.as_deref(),
+            Some("/api/v1/users?email=a&itemsPerPage=10&page=3")
+        );
+        let v = view("/api/v1/users", &paging("order[id]=desc"), 31).unwrap();
+        assert_eq!(v.id, "/api/v1/users?order%5Bid%5D=desc&page=1");
+        assert_eq!(paging("itemsPerPage=500").per_page, 100);
+        let pairs = vec![("pagination".to_owned(), "false".to_owned())];
+        assert!(Paging::from_query(&pairs).is_err());
+    }
+}

@@ -1,0 +1,356 @@
+//! API Platform 3.4 errors in RFC 7807 mode: `application/problem+json` with the Hydra error
+//! `Link`, and 422 `ConstraintViolationList`s reporting every bad field at once with Symfony's
+//! stable constraint codes.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use usher_core::error::{Conflict, Entity, Error, Field, FieldError};
+
+/// Symfony's constraint error codes (the `code` of a violation).
+pub mod codes {
+    pub const NOT_BLANK: &str = "c1051bb4-d103-4f74-8988-acbcafc7fdc3";
+    pub const INVALID_EMAIL: &str = "bd79c0ab-ddba-46cc-a703-a7a4b08de310";
+    pub const TOO_LONG: &str = "d94b19cc-114f-4f44-9cc4-4138e80a87b9";
+    pub const TOO_SHORT: &str = "9ff3fdc4-b214-49db-8718-39c315e33d45";
+    pub const INVALID_TYPE: &str = "ba785a8c-82cb-4283-967c-3cf342181b40";
+    pub const NOT_UNIQUE: &str = "23bd9dbf-6b9b-41cd-a99e-4844bcf3077f";
+    pub const NO_SUCH_CHOICE: &str = "8e179f1b-97aa-4560-a02f-2a8b42e49df7";
+    pub const INVALID_PHONE: &str = "ca23f4ca-38f4-4325-9bcc-eb570a4abe7f";
+    pub const INVALID_DATETIME: &str = "1a9da513-2640-4f84-9b6a-4d99dcddc628";
+    /// NotCompromisedPassword: usher's common-password list plays its part.
+    pub const COMMON_PASSWORD: &str = "d9bcdbfe-a9d6-4bfa-a8ff-da5fd93e0f6d";
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Violation {
+    pub property_path: String,
+    pub message: String,
+    /// `null` for constraints without a code (Symfony's UserPassword).
+    pub code: Option<&'static str>,
+}
+
+impl Violation {
+    pub fn new(path: &str, message: impl Into<String>, code: &'static str) -> Self {
+        Self {
+            property_path: path.to_owned(),
+            message: message.into(),
+            code: Some(code),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum OrgoError {
+    Problem {
+        status: StatusCode,
+        detail: String,
+        retry_after: Option<u64>,
+    },
+    Violations(Vec<Violation>),
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    type_: String,
+    title: &'static str,
+    detail: &'a str,
+    status: u16,
+    description: &'a str,
+    #[serde(rename = "hydra:title")]
+    hydra_title: &'static str,
+    #[serde(rename = "hydra:description")]
+    hydra_description: &'a str,
+}
+
+#[derive(Serialize)]
+struct ViolationList<'a> {
+    #[serde(rename = "@id")]
+    id: String,
+    #[serde(rename = "@type")]
+    kind: &'static str,
+    status: u16,
+    title: &'static str,
+    detail: &'a str,
+    violations: &'a [Violation],
+    #[serde(rename = "type")]
+    type_: String,
+    description: &'a str,
+    #[serde(rename = "hydra:title")]
+    hydra_title: &'static str,
+    #[serde(rename = "hydra:description")]
+    hydra_description: &'a str,
+}
+
+const TITLE: &str = "An error occurred";
+
+impl OrgoError {
+    pub fn status(status: StatusCode, detail: impl Into<String>) -> Self {
+        OrgoError::Problem {
+            status,
+            detail: detail.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::status(StatusCode::BAD_REQUEST, detail)
+    }
+
+    pub fn not_found() -> Self {
+        Self::status(StatusCode::NOT_FOUND, "Not Found")
+    }
+
+    pub fn one(path: &str, message: impl Into<String>, code: &'static str) -> Self {
+        OrgoError::Violations(vec![Violation::new(path, message, code)])
+    }
+}
+
+impl IntoResponse for OrgoError {
+    fn into_response(self) -> Response {
+        let (status, body, retry) = match &self {
+            OrgoError::Problem {
+                status,
+                detail,
+                retry_after,
+            } => {
+                let body = serde_json::to_vec(&Problem {
+                    type_: format!("/errors/{}", status.as_u16()),
+                    title: TITLE,
+                    detail,
+                    status: status.as_u16(),
+                    description: detail,
+                    hydra_title: TITLE,
+                    hydra_description: detail,
+                });
+                (*status, body, *retry_after)
+            }
+            OrgoError::Violations(list) => {
+                let detail = list
+                    .iter()
+                    .map(|v| format!("{}: {}", v.property_path, v.message))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                let codes = list
+                    .iter()
+                    .filter_map(|v| v.code)
+                    .collect::<Vec<_>>()
+                    .join(";");
+                let body = serde_json::to_vec(&ViolationList {
+                    id: format!("/validation_errors/{codes}"),
+                    kind: "ConstraintViolationList",
+                    status: 422,
+                    title: TITLE,
+                    detail: &detail,
+                    violations: list,
+                    type_: format!("/validation_errors/{codes}"),
+                    description: &detail,
+                    hydra_title: TITLE,
+                    hydra_description: &detail,
+                });
+                (StatusCode::UNPROCESSABLE_ENTITY, body, None)
+            }
+        };
+        let mut res = (status, body.unwrap_or_default()).into_response();
+        let h = res.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json; charset=utf-8"),
+        );
+        h.insert(
+            header::LINK,
+            HeaderValue::from_static(
+                "<http://www.w3.org/ns/hydra/error>; rel=\"http://www.w3.org/ns/json-ld#error\"",
+            ),
+        );
+        if let Some(s) = retry
+            && let Ok(v) = HeaderValue::from_str(&s.to_string())
+        {
+            h.insert(header::RETRY_AFTER, v);
+        }
+        res
+    }
+}
+
+/// A domain field in Orgo's words.
+pub fn field_name(f: &Field) -> &str {
+    match f {
+        Field::Organization => "organization",
+        Field::Username => "username",
+        Field::FirstName => "firstName",
+        Field::LastName => "lastName",
+        Field::NickName => "nickName",
+        Field::DisplayName => "fullName",
+        Field::PreferredLanguage => "language",
+        Field::Email => "email",
+        Field::Phone => "phoneNumber",
+        Field::SuperUser => "roles",
+        Field::ExternalId => "externalId",
+        Field::ClientId => "clientId",
+        Field::Description => "description",
+        Field::Remarks => "remarks",
+        Field::AutoRemoveAfter => "autoRemoveAfter",
+        Field::AuthOrganizationId => "authOrganizationId",
+        Field::InvitationLanguage
+        | Field::InvitationExpiration
+        | Field::InvitationSendEmail
+        | Field::InvitationSendSms
+        | Field::InvitationEmail
+        | Field::InvitationPhone => "invitation",
+        Field::UserGroup => "userGroup",
+        Field::GroupName | Field::Name => "name",
+        Field::Expiration => "expiresAt",
+        Field::User => "user",
+        Field::Password => "newPassword",
+        Field::Code => "code",
+        Field::Token => "token",
+        Field::Wire(name) => name,
+    }
+}
+
+fn violation_of(e: &FieldError) -> Violation {
+    let path = field_name(&e.field);
+    let (code, message) = match e.code {
+        "required" => (
+            Some(codes::NOT_BLANK),
+            "This value should not be blank.".to_owned(),
+        ),
+        "invalid_email" => (
+            Some(codes::INVALID_EMAIL),
+            "This value is not a valid email address.".to_owned(),
+        ),
+        "invalid_phone" => (
+            Some(codes::INVALID_PHONE),
+            "This value is not a valid phone number.".to_owned(),
+        ),
+        "invalid_datetime" => (
+            Some(codes::INVALID_DATETIME),
+            "This value is not a valid datetime.".to_owned(),
+        ),
+        "invalid_choice" => (
+            Some(codes::NO_SUCH_CHOICE),
+            "The value you selected is not a valid choice.".to_owned(),
+        ),
+        "too_long" | "password_too_long" => (Some(codes::TOO_LONG), e.message.clone()),
+        "password_too_short" => (Some(codes::TOO_SHORT), e.message.clone()),
+        "password_common" => (
+            Some(codes::COMMON_PASSWORD),
+            "This password is too common, it must not be used. Please use another password."
+                .to_owned(),
+        ),
+        "wrong_password" => (
+            None,
+            "This value should be the user's current password.".to_owned(),
+        ),
+        _ => (Some(codes::INVALID_TYPE), e.message.clone()),
+    };
+    Violation {
+        property_path: path.to_owned(),
+        message,
+        code,
+    }
+}
+
+impl From<Error> for OrgoError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::NotFound(
+                Entity::User
+                | Entity::UserGroup
+                | Entity::Organization
+                | Entity::ApiKey
+                | Entity::Invitation
+                | Entity::Code
+                | Entity::EmailChange,
+            ) => OrgoError::not_found(),
+            Error::AlreadyExists { what, .. } => {
+                let path = match what {
+                    Conflict::UserEmail => "email",
+                    Conflict::UserPhone => "phoneNumber",
+                    Conflict::Username => "username",
+                    Conflict::UserExternalId => "externalId",
+                    Conflict::ApiKeySecret | Conflict::Other => "id",
+                };
+                OrgoError::one(path, "This value is already used.", codes::NOT_UNIQUE)
+            }
+            Error::Invalid(fields) => {
+                OrgoError::Violations(fields.iter().map(violation_of).collect())
+            }
+            Error::Unauthenticated => {
+                OrgoError::status(StatusCode::UNAUTHORIZED, "Invalid JWT Token")
+            }
+            Error::PermissionDenied(_) => {
+                OrgoError::status(StatusCode::FORBIDDEN, "Access Denied.")
+            }
+            Error::FailedPrecondition { message, .. } => OrgoError::bad_request(message),
+            Error::RateLimited { retry_after } => OrgoError::Problem {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                detail: "Too many failed attempts, please try again later.".to_owned(),
+                retry_after: Some(retry_after.as_secs().max(1)),
+            },
+            Error::Unavailable(why) => {
+                tracing::warn!(reason = %why, "service unavailable");
+                OrgoError::status(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+            }
+            Error::Gone(_) => OrgoError::status(
+                StatusCode::GONE,
+                "The link has expired or was already used.",
+            ),
+            Error::Conflict => OrgoError::status(
+                StatusCode::CONFLICT,
+                "The resource was changed concurrently.",
+            ),
+            Error::Internal(cause) => {
+                tracing::error!(error = %cause, cause = ?cause, "internal error");
+                OrgoError::status(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn status(e: Error) -> u16 {
+        match OrgoError::from(e) {
+            OrgoError::Problem { status, .. } => status.as_u16(),
+            OrgoError::Violations(_) => 422,
+        }
+    }
+
+    #[test]
+    fn statuses() {
+        assert_eq!(status(Error::NotFound(Entity::User)), 404);
+        assert_eq!(status(Error::Unauthenticated), 401);
+        assert_eq!(status(Error::PermissionDenied("x")), 403);
+        assert_eq!(
+            status(Error::invalid(Field::Email, "invalid_email", "x")),
+            422
+        );
+        assert_eq!(
+            status(Error::AlreadyExists {
+                what: Conflict::UserEmail,
+                existing: None
+            }),
+            422
+        );
+        assert_eq!(
+            status(Error::RateLimited {
+                retry_after: Duration::from_secs(2)
+            }),
+            429
+        );
+        assert_eq!(
+            status(Error::FailedPrecondition {
+                code: "x",
+                message: "m".into()
+            }),
+            400
+        );
+        assert_eq!(status(Error::Gone(Entity::EmailChange)), 410);
+    }
+}

@@ -1,0 +1,522 @@
+//! `/api/v1/users`, its item operations, `new-email`, `new-password` and `/api/v1/me`.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value};
+use url::form_urlencoded;
+use usher_core::error::{Field, FieldError, Validator};
+use usher_core::model::{ROLE_USER, User, UserState};
+use usher_core::ports::{Direction, TextField, TextOp, UserFilter, UserSort};
+use usher_core::service::{
+    HumanUpdate, NewUser, PasswordInput, PasswordProof, Patch, UserListQuery, UserPatch,
+};
+use usher_core::types::{Email, UserId, limits};
+
+use super::collection::{self, Collection, Paging};
+use super::item::{self, Framing, ROLE_ADMIN_TENANT};
+use super::{
+    BodyKind, Format, Negotiated, OrgoAuth, OrgoError, RawBody, path_id, read_body, respond,
+};
+use crate::AppState;
+
+fn item_response(state: &AppState, format: Format, status: StatusCode, user: &User) -> Response {
+    let now = state.services.clock().now();
+    let framing = if format == Format::JsonLd {
+        Framing::Item
+    } else {
+        Framing::Plain
+    };
+    let mut res = respond(format, status, &item::render(user, framing, now));
+    let h = res.headers_mut();
+    h.insert(
+        header::HeaderName::from_static("accept-patch"),
+        HeaderValue::from_static("application/merge-patch+json"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&item::iri(user.id.0)) {
+        h.insert(header::CONTENT_LOCATION, v);
+    }
+    res
+}
+
+fn pairs(query: Option<String>) -> Vec<(String, String)> {
+    query
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default()
+}
+
+fn status_filter(value: &str) -> Result<UserFilter, OrgoError> {
+    Ok(UserFilter::State(
+        match value.to_ascii_lowercase().as_str() {
+            "initial" => UserState::Initial,
+            "active" => UserState::Active,
+            "inactive" => UserState::Inactive,
+            "locked" => UserState::Locked,
+            _ => {
+                return Err(OrgoError::bad_request(format!(
+                    "Invalid status \"{value}\": one of initial, active, inactive, locked"
+                )));
+            }
+        },
+    ))
+}
+
+/// `GET /api/v1/users`: a Hydra collection of the organization's users.
+pub(super) async fn list(
+    State(state): State<AppState>,
+    OrgoAuth(p): OrgoAuth,
+    Negotiated(format): Negotiated,
+    RawQuery(query): RawQuery,
+) -> Result<Response, OrgoError> {
+    let org = p.org();
+    if !org.is_none_or(|o| p.is_admin_of(o)) {
+        return Err(OrgoError::status(StatusCode::FORBIDDEN, "Access Denied."));
+    }
+    let pairs = pairs(query);
+    let paging = Paging::from_query(&pairs)?;
+    let mut filter = UserFilter::All;
+    let mut sort = (UserSort::Id, Direction::Asc);
+    let mut sorted = false;
+    for (k, v) in &paging.others {
+        let text = |field| UserFilter::Text {
+            field,
+            op: TextOp::ContainsIgnoreCase,
+            value: v.clone(),
+        };
+        match k.as_str() {
+            "email" => filter = filter.and(text(TextField::Email)),
+            "firstName" => filter = filter.and(text(TextField::FirstName)),
+            "lastName" => filter = filter.and(text(TextField::LastName)),
+            "keyword" => filter = filter.and(UserFilter::Search(v.clone())),
+            "roles" | "roles[]" => filter = filter.and(UserFilter::Role(v.clone())),
+            "status" => filter = filter.and(status_filter(v)?),
+            key if key.starts_with("order[") && key.ends_with(']') && !sorted => {
+                let column = match &key[6..key.len() - 1] {
+                    "firstName" => UserSort::FirstName,
+                    "lastName" => UserSort::LastName,
+                    "email" => UserSort::Email,
+                    "id" => UserSort::Id,
+                    _ => continue,
+                };
+                let direction = match v.to_ascii_lowercase().as_str() {
+                    "asc" => Direction::Asc,
+                    "desc" => Direction::Desc,
+                    _ => continue,
+                };
+                sort = (column, direction);
+                sorted = true;
+            }
+            _ => {}
+        }
+    }
+    let list = state
+        .services
+        .list_users(
+            &p,
+            UserListQuery {
+                org: None,
+                filter,
+                sort: sort.0,
+                direction: sort.1,
+                offset: paging.offset(),
+                limit: paging.per_page,
+                with_invitations: false,
+                with_total: true,
+            },
+        )
+        .await?;
+    let now = state.services.clock().now();
+    let total = list.total.unwrap_or(0);
+    Ok(match format {
+        Format::Json => {
+            let items: Vec<_> = list
+                .users
+                .iter()
+                .map(|v| item::render(&v.user, Framing::Plain, now))
+                .collect();
+            respond(format, StatusCode::OK, &items)
+        }
+        Format::JsonLd => respond(
+            format,
+            StatusCode::OK,
+            &Collection {
+                context: "/api/contexts/User",
+                id: "/api/v1/users",
+                kind: "hydra:Collection",
+                total,
+                member: list
+                    .users
+                    .iter()
+                    .map(|v| item::render(&v.user, Framing::Member, now))
+                    .collect(),
+                view: collection::view("/api/v1/users", &paging, total),
+                search: Some(collection::users_search()),
+            },
+        ),
+    })
+}
+
+/// The writable members of a User body, checked all at once.
+struct UserInput {
+    first_name: Option<Option<String>>,
+    last_name: Option<Option<String>>,
+    email: Option<Option<Email>>,
+    phone: Option<Option<usher_core::types::Phone>>,
+    roles: Option<Vec<String>>,
+    attributes: Map<String, Value>,
+}
+
+fn user_input(body: &Map<String, Value>) -> Result<UserInput, OrgoError> {
+    let mut v = Validator::new();
+    let input = UserInput {
+        first_name: item::nullable_text(&mut v, body, "firstName", limits::SHORT_TEXT),
+        last_name: item::nullable_text(&mut v, body, "lastName", limits::SHORT_TEXT),
+        email: item::email_member(&mut v, body, "email"),
+        phone: item::phone_member(&mut v, body, "phoneNumber"),
+        roles: item::roles_member(&mut v, body),
+        attributes: item::attribute_patch(&mut v, body),
+    };
+    v.finish()?;
+    Ok(input)
+}
+
+fn patch_of<T>(v: Option<Option<T>>) -> Patch<T> {
+    match v {
+        None => Patch::Keep,
+        Some(None) => Patch::Clear,
+        Some(Some(x)) => Patch::Set(x),
+    }
+}
+
+/// Stored roles and the super-user flag from Orgo roles (`ROLE_ADMIN_TENANT` = organization admin).
+fn split_roles(roles: Vec<String>) -> (Vec<String>, bool) {
+    let admin = roles.iter().any(|r| r == ROLE_ADMIN_TENANT);
+    let mut stored: Vec<String> = roles
+        .into_iter()
+        .filter(|r| r != ROLE_ADMIN_TENANT)
+        .collect();
+    if !stored.iter().any(|r| r == ROLE_USER) {
+        stored.insert(0, ROLE_USER.to_owned());
+    }
+    (stored, admin)
+}
+
+/// `POST /api/v1/users` (organization admins): 201 with `Location` and `Content-Location`.
+pub(super) async fn create(
+    State(state): State<AppState>,
+    OrgoAuth(p): OrgoAuth,
+    Negotiated(format): Negotiated,
+    RawBody(headers, bytes): RawBody,
+) -> Result<Response, OrgoError> {
+    let body = read_body(BodyKind::Create, &headers, &bytes).await?;
+    let input = user_input(&body)?;
+    let Some(Some(email)) = input.email else {
+        return Err(OrgoError::one(
+            "email",
+            "This value should not be blank.",
+            super::error::codes::NOT_BLANK,
+        ));
+    };
+    let (roles, super_user) = match input.roles {
+        Some(r) => {
+            let (r, su) = split_roles(r);
+            (Some(r), su)
+        }
+        None => (None, false),
+    };
+    let mut attributes = Map::new();
+    let mut orgo = Map::new();
+    for (k, v) in input.attributes {
+        if !v.is_null() {
+            orgo.insert(k, v);
+        }
+    }
+    if !orgo.is_empty() {
+        attributes.insert(item::ATTRIBUTES.to_owned(), Value::Object(orgo));
+    }
+    let created = state
+        .services
+        .create_user(
+            &p,
+            NewUser {
+                first_name: input.first_name.flatten(),
+                last_name: input.last_name.flatten(),
+                email: Some(email),
+                phone: input.phone.flatten(),
+                super_user,
+                roles,
+                attributes,
+                ..NewUser::default()
+            },
+        )
+        .await?;
+    let mut res = item_response(&state, format, StatusCode::CREATED, &created.user);
+    if let Ok(v) = HeaderValue::from_str(&item::iri(created.user.id.0)) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(res)
+}
+
+/// `GET /api/v1/users/{id}` (the user itself, or an admin).
+pub(super) async fn get_one(
+    State(state): State<AppState>,
+    OrgoAuth(p): OrgoAuth,
+    Negotiated(format): Negotiated,
+    Path(id): Path<String>,
+) -> Result<Response, OrgoError> {
+    let id = path_id(&id)?;
+    let (user, rel) = state.services.visible_user(&p, UserId(id)).await?;
+    if !(rel.admin || rel.itself || rel.group_admin) {
+        return Err(OrgoError::not_found());
+    }
+    Ok(item_response(&state, format, StatusCode::OK, &user))
+}
+
+/// `GET /api/v1/me`.
+pub(super) async fn me(
+    State(state): State<AppState>,
+    OrgoAuth(p): OrgoAuth,
+    Negotiated(format): Negotiated,
+) -> Result<Response, OrgoError> {
+    let Some(me) = p.user() else {
+        return Err(OrgoError::not_found());
+    };
+    let view = state.services.get_user(&p, me).await?;
+    Ok(item_response(&state, format, StatusCode::OK, &view.user))
+}
+
+/// `PATCH /api/v1/users/{id}` (organization admins), RFC 7396 merge patch.
+pub(super) async fn patch(
+    State(state): State<AppState>,
+    OrgoAuth(p): OrgoAuth,
+    Negotiated(format): Negotiated,
+    Path(id): Path<String>,
+    RawBody(headers, bytes): RawBody,
+) -> Result<Response, OrgoError> {
+    let id = UserId(path_id(&id)?);
+    let (user, rel) = state.services.visible_user(&p, id).await?;
+    if !rel.admin {
+        return Err(OrgoError::status(StatusCode::FORBIDDEN, "Access Denied."));
+    }
+    let body = read_body(BodyKind::MergePatch, &headers, &bytes).await?;
+    let input = user_input(&body)?;
+    let (roles, super_user) = match input.roles {
+        Some(r) => {
+            let (r, su) = split_roles(r);
+            (Some(r), Some(su))
+        }
+        None => (None, None),
+    };
+    let attributes = (!input.attributes.is_empty()).then(|| {
+        let mut m = Map::new();
+        m.insert(item::ATTRIBUTES.to_owned(), Value::Object(input.attributes));
+        m
+    });
+    let email_changes = matches!(&input.email, Some(Some(e)) if user.email.as_ref() != Some(e));
+    let updated = state
+        .services
+        .update_user(
+            &p,
+            id,
+            UserPatch {
+                first_name: patch_of(input.first_name),
+                last_name: patch_of(input.last_name),
+                email: patch_of(input.email),
+                // An admin's email change is immediate; the new address gets a verification.
+                email_verify: email_changes.then_some(true),
+                phone: patch_of(input.phone),
+                super_user,
+                roles,
+                attributes,
+                ..UserPatch::default()
+            },
+        )
+        .await?;
+    Ok(item_response(&state, format, StatusCode::OK, &updated))
+}
+
+/// `DELETE /api/v1/users/{id}` → 204.
+pub(super) async fn delete(
+    State(state): State<AppState>,
+    OrgoAuth(p): OrgoAuth,
+    Path(id): Path<String>,
+) -> Result<Response, OrgoError> {
+    let id = path_id(&id)?;
+    state.services.delete_user(&p, UserId(id)).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `PATCH /api/v1/users/{id}/new-email` (seed 004): `{"newEmailRequested": "…"}` (or `email`,
+/// `newEmail`); an admin's change is immediate, a user's own waits for the confirmation mailed to
+/// its current address; `null` cancels a pending change.
+pub(super) async fn new_email(
+    State(state): State<AppState>,
+    OrgoAuth(p): OrgoAuth,
+    Negotiated(format): Negotiated,
+    Path(id): Path<String>,
+    RawBody(headers, bytes): RawBody,
+) -> Result<Response, OrgoError> {
+    let id = UserId(path_id(&id)?);
+    state.services.visible_user(&p, id).await?;
+    let body = read_body(BodyKind::MergePatch, &headers, &bytes).await?;
+    let key = ["newEmailRequested", "email", "newEmail"]
+        .into_iter()
+        .find(|k| body.contains_key(*k));
+    let Some(key) = key else {
+        return Err(OrgoError::one(
+            "newEmailRequested",
+            "This value should not be blank.",
+            super::error::codes::NOT_BLANK,
+        ));
+    };
+    let mut v = Validator::new();
+    let value = item::email_member(&mut v, &body, key);
+    if !v.is_ok() {
+        v.finish().map_err(|e| match e {
+            usher_core::Error::Invalid(mut fields) => {
+                for f in &mut fields {
+                    f.field = Field::Wire("newEmailRequested".into());
+                }
+                OrgoError::from(usher_core::Error::Invalid(fields))
+            }
+            other => other.into(),
+        })?;
+    }
+    let user = match value.flatten() {
+        None => state.services.cancel_email_change(&p, id).await?,
+        Some(email) => state
+            .services
+            .request_email_change(&p, id, email)
+            .await
+            .map_err(|e| match e {
+                usher_core::Error::AlreadyExists { .. } => OrgoError::one(
+                    "newEmailRequested",
+                    "This value is already used.",
+                    super::error::codes::NOT_UNIQUE,
+                ),
+                other => other.into(),
+            })?,
+    };
+    Ok(item_response(&state, format, StatusCode::OK, &user))
+}
+
+/// `POST /api/v1/users/{id}/new-email/confirm` `{"token"}` (**decision**): confirms the change.
+pub(super) async fn confirm_new_email(
+    State(state): State<AppState>,
+    OrgoAuth(_p): OrgoAuth,
+    Negotiated(format): Negotiated,
+    Path(id): Path<String>,
+    RawBody(headers, bytes): RawBody,
+) -> Result<Response, OrgoError> {
+    let id = path_id(&id)?;
+    let body = read_body(BodyKind::Create, &headers, &bytes).await?;
+    let Some(token) = body
+        .get("token")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+    else {
+        return Err(OrgoError::one(
+            "token",
+            "This value should not be blank.",
+            super::error::codes::NOT_BLANK,
+        ));
+    };
+    let (pending, _) = state.services.open_email_change(token).await?;
+    if pending.id.0 != id {
+        return Err(OrgoError::not_found());
+    }
+    let user = state.services.confirm_email_change(token).await?;
+    Ok(item_response(&state, format, StatusCode::OK, &user))
+}
+
+/// `PATCH /api/v1/users/{id}/new-password` `{"newPassword", "currentPassword"}`:
+/// `currentPassword` is required from the user itself, not from an admin.
+pub(super) async fn new_password(
+    State(state): State<AppState>,
+    OrgoAuth(p): OrgoAuth,
+    Negotiated(format): Negotiated,
+    Path(id): Path<String>,
+    RawBody(headers, bytes): RawBody,
+) -> Result<Response, OrgoError> {
+    let id = UserId(path_id(&id)?);
+    let (_, rel) = state.services.visible_user(&p, id).await?;
+    let body = read_body(BodyKind::MergePatch, &headers, &bytes).await?;
+    let mut v = Validator::new();
+    let new = match body.get("newPassword") {
+        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        Some(Value::String(_)) | Some(Value::Null) | None => {
+            v.push(FieldError::new(
+                Field::Wire("newPassword".into()),
+                "required",
+                "blank",
+            ));
+            None
+        }
+        Some(_) => {
+            v.push(FieldError::new(
+                Field::Wire("newPassword".into()),
+                "invalid_type",
+                "This value should be of type string.",
+            ));
+            None
+        }
+    };
+    let current = match body.get("currentPassword") {
+        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        Some(Value::String(_)) | Some(Value::Null) | None => None,
+        Some(_) => {
+            v.push(FieldError::new(
+                Field::Wire("currentPassword".into()),
+                "invalid_type",
+                "This value should be of type string.",
+            ));
+            None
+        }
+    };
+    let admin = rel.admin || (rel.group_admin && !rel.itself);
+    if !admin && current.is_none() {
+        v.push(FieldError::new(
+            Field::Wire("currentPassword".into()),
+            "required",
+            "blank",
+        ));
+    }
+    v.finish()?;
+    let Some(new) = new else {
+        return Err(OrgoError::bad_request("newPassword is required"));
+    };
+    let updated = state
+        .services
+        .update_human(
+            &p,
+            id,
+            HumanUpdate {
+                password: Some((
+                    PasswordInput::Plain {
+                        password: new,
+                        change_required: false,
+                    },
+                    current.map(PasswordProof::Current),
+                )),
+                ..HumanUpdate::default()
+            },
+        )
+        .await
+        .map_err(|e| match e {
+            usher_core::Error::Invalid(mut fields) => {
+                for f in &mut fields {
+                    if f.code == "wrong_password" {
+                        f.field = Field::Wire("currentPassword".into());
+                    } else if f.field == Field::Password {
+                        f.field = Field::Wire("newPassword".into());
+                    }
+                }
+                OrgoError::from(usher_core::Error::Invalid(fields))
+            }
+            usher_core::Error::FailedPrecondition { message, .. } => {
+                OrgoError::one("newPassword", message, super::error::codes::INVALID_TYPE)
+            }
+            other => other.into(),
+        })?;
+    Ok(item_response(&state, format, StatusCode::OK, &updated.user))
+}
