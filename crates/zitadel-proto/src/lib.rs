@@ -64,7 +64,9 @@ pub fn zitadel_error(
 
 /// Expands, inside `impl UserService for T { .. }`, to handlers for the named methods that answer
 /// `unimplemented` (HTTP 501 on Connect, `grpc-status: 12` on gRPC/gRPC-Web) with connect-go's
-/// message `zitadel.user.v2.UserService.<Method> is not implemented`. Useful while a served call is
+/// message `zitadel.user.v2.UserService.<Method> is not implemented` and, like every error of the
+/// dialect (see [`zitadel_error`]), the id `UNIMPLEMENTED` in a `zitadel.v1.ErrorDetail` (the same
+/// id and message the REST gateway answers for these calls). Useful while a served call is
 /// not written yet; for the calls usher never serves use [`unserved_user_service_methods!`].
 ///
 /// ```ignore
@@ -196,11 +198,11 @@ macro_rules! __user_service_method {
             _ctx: $crate::connectrpc::RequestContext,
             _request: $crate::connectrpc::ServiceRequest<'_, $crate::zitadel::user::v2::$req>,
         ) -> $crate::connectrpc::ServiceResult<$crate::zitadel::user::v2::$resp> {
-            ::std::result::Result::Err($crate::connectrpc::ConnectError::unimplemented(concat!(
-                "zitadel.user.v2.UserService.",
-                $call,
-                " is not implemented"
-            )))
+            ::std::result::Result::Err($crate::zitadel_error(
+                $crate::connectrpc::ErrorCode::Unimplemented,
+                "UNIMPLEMENTED",
+                concat!("zitadel.user.v2.UserService.", $call, " is not implemented"),
+            ))
         }
     };
 }

@@ -193,10 +193,20 @@ async fn connect_json_unimplemented_unknown_method_errors_and_success() {
     .await
     .unwrap();
     assert_eq!(resp.status(), 501);
+    let body = resp.json::<serde_json::Value>().await.unwrap();
+    assert_eq!(body["code"], "unimplemented");
     assert_eq!(
-        resp.json::<serde_json::Value>().await.unwrap(),
-        serde_json::json!({"code": "unimplemented", "message": "zitadel.user.v2.UserService.RegisterPasskey is not implemented"})
+        body["message"],
+        "zitadel.user.v2.UserService.RegisterPasskey is not implemented (UNIMPLEMENTED)"
     );
+    assert_eq!(body["details"][0]["type"], "zitadel.v1.ErrorDetail");
+    let detail = decode_detail(
+        body["details"][0]["value"]
+            .as_str()
+            .unwrap()
+            .trim_end_matches('='),
+    );
+    assert_eq!(detail.id, "UNIMPLEMENTED");
 
     // A method that is not declared at all: 404, still Connect code "unimplemented".
     let resp = post("NoSuchMethod", "{}").send().await.unwrap();

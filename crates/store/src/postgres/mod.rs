@@ -159,9 +159,11 @@ const REMOVE_MEMBER: &str = "DELETE FROM user_group_members WHERE group_id = $1 
 const INSERT_API_KEY: &str = "INSERT INTO api_keys (id, name, organization_id, user_id, secret_hash, read_only, \
                  instance_admin, expires_at, created_at, kind, revoked_at, last_used_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
-const REVOKE_API_KEY: &str = "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1";
+const REVOKE_API_KEY: &str =
+    "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1";
 const TOUCH_API_KEY: &str = "UPDATE api_keys SET last_used_at = $2 WHERE id = $1";
-const DELETE_SESSIONS: &str = "DELETE FROM api_keys WHERE user_id = $1 AND kind IN ('access', 'refresh')";
+const DELETE_SESSIONS: &str =
+    "DELETE FROM api_keys WHERE user_id = $1 AND kind IN ('access', 'refresh')";
 const DELETE_API_KEY: &str = "DELETE FROM api_keys WHERE id = $1";
 const PUT_CODE: &str = "INSERT INTO one_time_codes (user_id, purpose, code_hash, target, expires_at, \
                  attempts, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
@@ -373,11 +375,15 @@ async fn apply_one(tx: &deadpool_postgres::Transaction<'_>, c: &Change) -> Resul
         }
         Change::RevokeApiKey { id, at } => {
             let st = exec(REVOKE_API_KEY).await?;
-            tx.execute(&st, &[&id.0, &at.nanos()]).await.map_err(map_err)?;
+            tx.execute(&st, &[&id.0, &at.nanos()])
+                .await
+                .map_err(map_err)?;
         }
         Change::TouchApiKey { id, at } => {
             let st = exec(TOUCH_API_KEY).await?;
-            tx.execute(&st, &[&id.0, &at.nanos()]).await.map_err(map_err)?;
+            tx.execute(&st, &[&id.0, &at.nanos()])
+                .await
+                .map_err(map_err)?;
         }
         Change::DeleteSessions(user) => {
             let st = exec(DELETE_SESSIONS).await?;
@@ -818,12 +824,20 @@ impl Store for PgStore {
             "SELECT {} FROM api_keys WHERE kind = 'api_key' AND user_id = ANY($1) ORDER BY id",
             rows::API_KEY_COLUMNS
         );
-        Ok(self.query(&q, &[&ids]).await?.iter().map(rows::api_key).collect())
+        Ok(self
+            .query(&q, &[&ids])
+            .await?
+            .iter()
+            .map(rows::api_key)
+            .collect())
     }
 
     async fn users_with_email(&self, email_lower: &str) -> Result<Vec<UserId>> {
         Ok(self
-            .query("SELECT id FROM users WHERE email_lower = $1 ORDER BY id", &[&email_lower])
+            .query(
+                "SELECT id FROM users WHERE email_lower = $1 ORDER BY id",
+                &[&email_lower],
+            )
             .await?
             .iter()
             .map(|r| UserId(r.get(0)))

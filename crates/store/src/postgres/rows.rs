@@ -151,8 +151,7 @@ pub(super) fn organization(r: &Row) -> Organization {
     }
 }
 
-pub(super) const API_KEY_COLUMNS: &str =
-    "id, name, organization_id, user_id, read_only, instance_admin, expires_at, created_at, \
+pub(super) const API_KEY_COLUMNS: &str = "id, name, organization_id, user_id, read_only, instance_admin, expires_at, created_at, \
     kind, revoked_at, last_used_at";
 
 pub(super) fn api_key(r: &Row) -> ApiKey {

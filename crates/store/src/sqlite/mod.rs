@@ -538,7 +538,8 @@ impl Store for SqliteStore {
         if users.is_empty() {
             return Ok(Vec::new());
         }
-        let ids = serde_json::to_string(&users.iter().map(|u| u.0).collect::<Vec<_>>()).map_err(Error::internal)?;
+        let ids = serde_json::to_string(&users.iter().map(|u| u.0).collect::<Vec<_>>())
+            .map_err(Error::internal)?;
         self.readers.with(move |c| {
             let mut st = c.prepare_cached(&format!(
                 "SELECT {} FROM api_keys WHERE kind = 'api_key' AND user_id IN (SELECT value FROM json_each(?1)) ORDER BY id",
@@ -551,7 +552,8 @@ impl Store for SqliteStore {
 
     async fn users_with_email(&self, email_lower: &str) -> Result<Vec<UserId>> {
         self.readers.with(|c| {
-            let mut st = c.prepare_cached("SELECT id FROM users WHERE email_lower = ?1 ORDER BY id")?;
+            let mut st =
+                c.prepare_cached("SELECT id FROM users WHERE email_lower = ?1 ORDER BY id")?;
             let rows = st.query_map(params![email_lower], |r| r.get(0).map(UserId))?;
             rows.collect()
         })

@@ -356,16 +356,20 @@ fn apply_one(conn: &Connection, c: &Change) -> std::result::Result<(), Step> {
             ])?;
         }
         Change::RevokeApiKey { id, at } => {
-            conn.prepare_cached("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1")?
-                .execute(params![id.0, at.nanos()])?;
+            conn.prepare_cached(
+                "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1",
+            )?
+            .execute(params![id.0, at.nanos()])?;
         }
         Change::TouchApiKey { id, at } => {
             conn.prepare_cached("UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1")?
                 .execute(params![id.0, at.nanos()])?;
         }
         Change::DeleteSessions(user) => {
-            conn.prepare_cached("DELETE FROM api_keys WHERE user_id = ?1 AND kind IN ('access', 'refresh')")?
-                .execute(params![user.0])?;
+            conn.prepare_cached(
+                "DELETE FROM api_keys WHERE user_id = ?1 AND kind IN ('access', 'refresh')",
+            )?
+            .execute(params![user.0])?;
         }
         Change::DeleteApiKey(id) => {
             conn.prepare_cached("DELETE FROM api_keys WHERE id = ?1")?
