@@ -14,6 +14,7 @@ use axum::extract::DefaultBodyLimit;
 use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
 
+use common::routes::{Kind, Route, Routes};
 use usher_core::service::Services;
 use usher_jobs::Metrics;
 use usher_templates::Templates;
@@ -27,6 +28,8 @@ pub struct Limits {
     pub import_body: usize,
     /// Rows per import transaction.
     pub import_batch: usize,
+    /// Client addresses (for brute-force limits) from the last `X-Forwarded-For` entry.
+    pub trust_forwarded_for: bool,
 }
 
 impl Default for Limits {
@@ -35,6 +38,7 @@ impl Default for Limits {
             json_body: 1024 * 1024,
             import_body: 1024 * 1024 * 1024,
             import_batch: 500,
+            trust_forwarded_for: false,
         }
     }
 }
@@ -51,18 +55,30 @@ pub struct AppState {
 /// The whole HTTP application: every dialect on one router, with the shared layers.
 pub fn router(state: AppState) -> Router {
     let json_limit = state.limits.json_body;
-    let app = Router::new()
-        .merge(common::health::routes())
-        .merge(pages::routes())
-        .merge(zitadel::routes(&state))
-        .merge(orgo::routes(&state))
-        .merge(bold::routes(&state.limits))
-        .fallback(bold::not_found)
-        .method_not_allowed_fallback(bold::method_not_allowed)
+    let trust_forwarded_for = state.limits.trust_forwarded_for;
+    let (app, _) = routes(&state).into_parts();
+    let app = app
         .layer(DefaultBodyLimit::max(json_limit))
         .layer(CatchPanicLayer::custom(bold::panic_response))
         .with_state(state);
-    common::layers::apply(app, cors_for)
+    common::layers::apply(app, cors_for, trust_forwarded_for)
+}
+
+/// Every route of every dialect, recorded (see [`common::routes`]), with the fallbacks.
+pub fn routes(state: &AppState) -> Routes {
+    Routes::new(Kind::Rest)
+        .merge(common::health::routes())
+        .merge(pages::routes())
+        .merge(zitadel::routes(state))
+        .merge(orgo::routes(state))
+        .merge(bold::routes(&state.limits))
+        .fallback(bold::not_found)
+        .method_not_allowed_fallback(bold::method_not_allowed)
+}
+
+/// The `(method, path)` pairs the application serves, each with its kind.
+pub fn route_table(state: &AppState) -> Vec<Route> {
+    routes(state).into_parts().1
 }
 
 /// The CORS values of the dialect that owns a path (Bold's are the default).

@@ -13,6 +13,7 @@ pub mod principal;
 pub mod rights;
 pub mod secrets;
 pub mod service;
+pub mod throttle;
 pub mod types;
 
 pub use error::{Error, Field, FieldError, Result};

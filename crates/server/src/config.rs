@@ -33,6 +33,9 @@ pub struct Config {
     pub delivery_retry: Duration,
     /// Longest wait between looks at the outbox.
     pub delivery_poll: Duration,
+    /// Take the client address for brute-force limits from the last `X-Forwarded-For` entry
+    /// (only behind a reverse proxy that sets it).
+    pub trust_forwarded_for: bool,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -59,6 +62,7 @@ pub struct FileConfig {
     pub delivery_max_attempts: Option<i32>,
     pub delivery_retry_secs: Option<u64>,
     pub delivery_poll_ms: Option<u64>,
+    pub trust_forwarded_for: Option<bool>,
 }
 
 impl FileConfig {
@@ -89,6 +93,7 @@ pub struct Overrides {
     pub delivery_max_attempts: Option<i32>,
     pub delivery_retry_secs: Option<u64>,
     pub delivery_poll_ms: Option<u64>,
+    pub trust_forwarded_for: Option<bool>,
 }
 
 /// `usher <noreply@host>` for the public URL's host (`localhost` when it is an address).
@@ -186,6 +191,10 @@ impl Config {
                     .unwrap_or(5000)
                     .max(10),
             ),
+            trust_forwarded_for: o
+                .trust_forwarded_for
+                .or(file.trust_forwarded_for)
+                .unwrap_or(false),
         })
     }
 }

@@ -79,6 +79,7 @@ pub async fn start(config: &Config, clock: SharedClock) -> Result<Running, Strin
     let limits = Limits {
         json_body: config.max_json_body,
         import_body: config.max_import_body,
+        trust_forwarded_for: config.trust_forwarded_for,
         ..Limits::default()
     };
     let templates = Arc::new(Templates::new());
@@ -110,15 +111,18 @@ pub async fn start(config: &Config, clock: SharedClock) -> Result<Running, Strin
     let (shutdown, rx) = watch::channel(false);
     let mut stop = rx.clone();
     let server = tokio::spawn(
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                while !*stop.borrow() {
-                    if stop.changed().await.is_err() {
-                        break;
-                    }
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            while !*stop.borrow() {
+                if stop.changed().await.is_err() {
+                    break;
                 }
-            })
-            .into_future(),
+            }
+        })
+        .into_future(),
     );
     let sweeper = usher_jobs::spawn_sweeper(services.clone(), config.sweep_interval, rx.clone());
     let delivery = worker.spawn(rx);

@@ -92,6 +92,9 @@ struct ServeArgs {
     /// Longest wait between looks at the outbox, in milliseconds (default 5000).
     #[arg(long, env = "USHER_DELIVERY_POLL_MS")]
     delivery_poll_ms: Option<u64>,
+    /// Behind a reverse proxy: count brute-force limits per the last X-Forwarded-For address.
+    #[arg(long, env = "USHER_TRUST_FORWARDED_FOR")]
+    trust_forwarded_for: Option<bool>,
 }
 
 #[derive(Subcommand)]
@@ -133,6 +136,7 @@ fn load(cli: &Cli, serve: Option<&ServeArgs>) -> Result<Config, String> {
         pg_pool_size: serve.and_then(|s| s.pg_pool_size),
         max_json_body: serve.and_then(|s| s.max_json_body),
         max_import_body: serve.and_then(|s| s.max_import_body),
+        trust_forwarded_for: serve.and_then(|s| s.trust_forwarded_for),
         smtp_url: serve.and_then(|s| s.smtp_url.clone()),
         mail_from: serve.and_then(|s| s.mail_from.clone()),
         sms_webhook_url: serve.and_then(|s| s.sms_webhook_url.clone()),

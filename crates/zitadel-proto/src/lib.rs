@@ -69,16 +69,24 @@ pub fn zitadel_error(
 /// id and message the REST gateway answers for these calls). Useful while a served call is
 /// not written yet; for the calls usher never serves use [`unserved_user_service_methods!`].
 ///
+/// With `guard = path;` first, each handler first awaits `path(&self, &ctx)` (an
+/// `async fn(&Self, &RequestContext) -> Result<(), ConnectError>`) and answers its error instead,
+/// so that these calls authenticate like every other call.
+///
 /// ```ignore
 /// impl UserService for Zitadel {
 ///     usher_zitadel_proto::unimplemented_user_service_methods!(list_users, set_email);
+///     // or: usher_zitadel_proto::unimplemented_user_service_methods!(guard = Self::auth; list_users);
 ///     // .. the other methods ..
 /// }
 /// ```
 #[macro_export]
 macro_rules! unimplemented_user_service_methods {
+    (guard = $guard:path; $($method:ident),* $(,)?) => {
+        $( $crate::__user_service_method!(@stub {$guard} $method); )*
+    };
     ($($method:ident),* $(,)?) => {
-        $( $crate::__user_service_method!(@stub $method); )*
+        $( $crate::__user_service_method!(@stub {} $method); )*
     };
 }
 
@@ -89,7 +97,14 @@ macro_rules! unimplemented_user_service_methods {
 #[macro_export]
 macro_rules! unserved_user_service_methods {
     () => {
+        $crate::unserved_user_service_methods!(@list);
+    };
+    (guard = $guard:path) => {
+        $crate::unserved_user_service_methods!(@list guard = $guard;);
+    };
+    (@list $($guard:tt)*) => {
         $crate::unimplemented_user_service_methods!(
+            $($guard)*
             create_user,
             update_user,
             register_passkey,
@@ -133,71 +148,78 @@ macro_rules! unserved_user_service_methods {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __user_service_method {
-    (@stub create_user) => { $crate::__user_service_method!(@fn create_user, "CreateUser", CreateUserRequest, CreateUserResponse); };
-    (@stub add_human_user) => { $crate::__user_service_method!(@fn add_human_user, "AddHumanUser", AddHumanUserRequest, AddHumanUserResponse); };
-    (@stub get_user_by_id) => { $crate::__user_service_method!(@fn get_user_by_id, "GetUserByID", GetUserByIDRequest, GetUserByIDResponse); };
-    (@stub list_users) => { $crate::__user_service_method!(@fn list_users, "ListUsers", ListUsersRequest, ListUsersResponse); };
-    (@stub set_email) => { $crate::__user_service_method!(@fn set_email, "SetEmail", SetEmailRequest, SetEmailResponse); };
-    (@stub resend_email_code) => { $crate::__user_service_method!(@fn resend_email_code, "ResendEmailCode", ResendEmailCodeRequest, ResendEmailCodeResponse); };
-    (@stub send_email_code) => { $crate::__user_service_method!(@fn send_email_code, "SendEmailCode", SendEmailCodeRequest, SendEmailCodeResponse); };
-    (@stub verify_email) => { $crate::__user_service_method!(@fn verify_email, "VerifyEmail", VerifyEmailRequest, VerifyEmailResponse); };
-    (@stub set_phone) => { $crate::__user_service_method!(@fn set_phone, "SetPhone", SetPhoneRequest, SetPhoneResponse); };
-    (@stub remove_phone) => { $crate::__user_service_method!(@fn remove_phone, "RemovePhone", RemovePhoneRequest, RemovePhoneResponse); };
-    (@stub resend_phone_code) => { $crate::__user_service_method!(@fn resend_phone_code, "ResendPhoneCode", ResendPhoneCodeRequest, ResendPhoneCodeResponse); };
-    (@stub verify_phone) => { $crate::__user_service_method!(@fn verify_phone, "VerifyPhone", VerifyPhoneRequest, VerifyPhoneResponse); };
-    (@stub update_user) => { $crate::__user_service_method!(@fn update_user, "UpdateUser", UpdateUserRequest, UpdateUserResponse); };
-    (@stub update_human_user) => { $crate::__user_service_method!(@fn update_human_user, "UpdateHumanUser", UpdateHumanUserRequest, UpdateHumanUserResponse); };
-    (@stub deactivate_user) => { $crate::__user_service_method!(@fn deactivate_user, "DeactivateUser", DeactivateUserRequest, DeactivateUserResponse); };
-    (@stub reactivate_user) => { $crate::__user_service_method!(@fn reactivate_user, "ReactivateUser", ReactivateUserRequest, ReactivateUserResponse); };
-    (@stub lock_user) => { $crate::__user_service_method!(@fn lock_user, "LockUser", LockUserRequest, LockUserResponse); };
-    (@stub unlock_user) => { $crate::__user_service_method!(@fn unlock_user, "UnlockUser", UnlockUserRequest, UnlockUserResponse); };
-    (@stub delete_user) => { $crate::__user_service_method!(@fn delete_user, "DeleteUser", DeleteUserRequest, DeleteUserResponse); };
-    (@stub register_passkey) => { $crate::__user_service_method!(@fn register_passkey, "RegisterPasskey", RegisterPasskeyRequest, RegisterPasskeyResponse); };
-    (@stub verify_passkey_registration) => { $crate::__user_service_method!(@fn verify_passkey_registration, "VerifyPasskeyRegistration", VerifyPasskeyRegistrationRequest, VerifyPasskeyRegistrationResponse); };
-    (@stub create_passkey_registration_link) => { $crate::__user_service_method!(@fn create_passkey_registration_link, "CreatePasskeyRegistrationLink", CreatePasskeyRegistrationLinkRequest, CreatePasskeyRegistrationLinkResponse); };
-    (@stub list_passkeys) => { $crate::__user_service_method!(@fn list_passkeys, "ListPasskeys", ListPasskeysRequest, ListPasskeysResponse); };
-    (@stub remove_passkey) => { $crate::__user_service_method!(@fn remove_passkey, "RemovePasskey", RemovePasskeyRequest, RemovePasskeyResponse); };
-    (@stub register_u2f) => { $crate::__user_service_method!(@fn register_u2f, "RegisterU2F", RegisterU2FRequest, RegisterU2FResponse); };
-    (@stub verify_u2f_registration) => { $crate::__user_service_method!(@fn verify_u2f_registration, "VerifyU2FRegistration", VerifyU2FRegistrationRequest, VerifyU2FRegistrationResponse); };
-    (@stub remove_u2f) => { $crate::__user_service_method!(@fn remove_u2f, "RemoveU2F", RemoveU2FRequest, RemoveU2FResponse); };
-    (@stub register_totp) => { $crate::__user_service_method!(@fn register_totp, "RegisterTOTP", RegisterTOTPRequest, RegisterTOTPResponse); };
-    (@stub verify_totp_registration) => { $crate::__user_service_method!(@fn verify_totp_registration, "VerifyTOTPRegistration", VerifyTOTPRegistrationRequest, VerifyTOTPRegistrationResponse); };
-    (@stub remove_totp) => { $crate::__user_service_method!(@fn remove_totp, "RemoveTOTP", RemoveTOTPRequest, RemoveTOTPResponse); };
-    (@stub add_otpsms) => { $crate::__user_service_method!(@fn add_otpsms, "AddOTPSMS", AddOTPSMSRequest, AddOTPSMSResponse); };
-    (@stub remove_otpsms) => { $crate::__user_service_method!(@fn remove_otpsms, "RemoveOTPSMS", RemoveOTPSMSRequest, RemoveOTPSMSResponse); };
-    (@stub add_otp_email) => { $crate::__user_service_method!(@fn add_otp_email, "AddOTPEmail", AddOTPEmailRequest, AddOTPEmailResponse); };
-    (@stub remove_otp_email) => { $crate::__user_service_method!(@fn remove_otp_email, "RemoveOTPEmail", RemoveOTPEmailRequest, RemoveOTPEmailResponse); };
-    (@stub start_identity_provider_intent) => { $crate::__user_service_method!(@fn start_identity_provider_intent, "StartIdentityProviderIntent", StartIdentityProviderIntentRequest, StartIdentityProviderIntentResponse); };
-    (@stub retrieve_identity_provider_intent) => { $crate::__user_service_method!(@fn retrieve_identity_provider_intent, "RetrieveIdentityProviderIntent", RetrieveIdentityProviderIntentRequest, RetrieveIdentityProviderIntentResponse); };
-    (@stub add_idp_link) => { $crate::__user_service_method!(@fn add_idp_link, "AddIDPLink", AddIDPLinkRequest, AddIDPLinkResponse); };
-    (@stub list_idp_links) => { $crate::__user_service_method!(@fn list_idp_links, "ListIDPLinks", ListIDPLinksRequest, ListIDPLinksResponse); };
-    (@stub remove_idp_link) => { $crate::__user_service_method!(@fn remove_idp_link, "RemoveIDPLink", RemoveIDPLinkRequest, RemoveIDPLinkResponse); };
-    (@stub password_reset) => { $crate::__user_service_method!(@fn password_reset, "PasswordReset", PasswordResetRequest, PasswordResetResponse); };
-    (@stub set_password) => { $crate::__user_service_method!(@fn set_password, "SetPassword", SetPasswordRequest, SetPasswordResponse); };
-    (@stub add_secret) => { $crate::__user_service_method!(@fn add_secret, "AddSecret", AddSecretRequest, AddSecretResponse); };
-    (@stub remove_secret) => { $crate::__user_service_method!(@fn remove_secret, "RemoveSecret", RemoveSecretRequest, RemoveSecretResponse); };
-    (@stub add_key) => { $crate::__user_service_method!(@fn add_key, "AddKey", AddKeyRequest, AddKeyResponse); };
-    (@stub remove_key) => { $crate::__user_service_method!(@fn remove_key, "RemoveKey", RemoveKeyRequest, RemoveKeyResponse); };
-    (@stub list_keys) => { $crate::__user_service_method!(@fn list_keys, "ListKeys", ListKeysRequest, ListKeysResponse); };
-    (@stub add_personal_access_token) => { $crate::__user_service_method!(@fn add_personal_access_token, "AddPersonalAccessToken", AddPersonalAccessTokenRequest, AddPersonalAccessTokenResponse); };
-    (@stub remove_personal_access_token) => { $crate::__user_service_method!(@fn remove_personal_access_token, "RemovePersonalAccessToken", RemovePersonalAccessTokenRequest, RemovePersonalAccessTokenResponse); };
-    (@stub list_personal_access_tokens) => { $crate::__user_service_method!(@fn list_personal_access_tokens, "ListPersonalAccessTokens", ListPersonalAccessTokensRequest, ListPersonalAccessTokensResponse); };
-    (@stub list_authentication_method_types) => { $crate::__user_service_method!(@fn list_authentication_method_types, "ListAuthenticationMethodTypes", ListAuthenticationMethodTypesRequest, ListAuthenticationMethodTypesResponse); };
-    (@stub list_authentication_factors) => { $crate::__user_service_method!(@fn list_authentication_factors, "ListAuthenticationFactors", ListAuthenticationFactorsRequest, ListAuthenticationFactorsResponse); };
-    (@stub create_invite_code) => { $crate::__user_service_method!(@fn create_invite_code, "CreateInviteCode", CreateInviteCodeRequest, CreateInviteCodeResponse); };
-    (@stub resend_invite_code) => { $crate::__user_service_method!(@fn resend_invite_code, "ResendInviteCode", ResendInviteCodeRequest, ResendInviteCodeResponse); };
-    (@stub verify_invite_code) => { $crate::__user_service_method!(@fn verify_invite_code, "VerifyInviteCode", VerifyInviteCodeRequest, VerifyInviteCodeResponse); };
-    (@stub human_mfa_init_skipped) => { $crate::__user_service_method!(@fn human_mfa_init_skipped, "HumanMFAInitSkipped", HumanMFAInitSkippedRequest, HumanMFAInitSkippedResponse); };
-    (@stub set_user_metadata) => { $crate::__user_service_method!(@fn set_user_metadata, "SetUserMetadata", SetUserMetadataRequest, SetUserMetadataResponse); };
-    (@stub list_user_metadata) => { $crate::__user_service_method!(@fn list_user_metadata, "ListUserMetadata", ListUserMetadataRequest, ListUserMetadataResponse); };
-    (@stub delete_user_metadata) => { $crate::__user_service_method!(@fn delete_user_metadata, "DeleteUserMetadata", DeleteUserMetadataRequest, DeleteUserMetadataResponse); };
-    (@fn $name:ident, $call:literal, $req:ident, $resp:ident) => {
+    (@stub $g:tt create_user) => { $crate::__user_service_method!(@fn $g create_user, "CreateUser", CreateUserRequest, CreateUserResponse); };
+    (@stub $g:tt add_human_user) => { $crate::__user_service_method!(@fn $g add_human_user, "AddHumanUser", AddHumanUserRequest, AddHumanUserResponse); };
+    (@stub $g:tt get_user_by_id) => { $crate::__user_service_method!(@fn $g get_user_by_id, "GetUserByID", GetUserByIDRequest, GetUserByIDResponse); };
+    (@stub $g:tt list_users) => { $crate::__user_service_method!(@fn $g list_users, "ListUsers", ListUsersRequest, ListUsersResponse); };
+    (@stub $g:tt set_email) => { $crate::__user_service_method!(@fn $g set_email, "SetEmail", SetEmailRequest, SetEmailResponse); };
+    (@stub $g:tt resend_email_code) => { $crate::__user_service_method!(@fn $g resend_email_code, "ResendEmailCode", ResendEmailCodeRequest, ResendEmailCodeResponse); };
+    (@stub $g:tt send_email_code) => { $crate::__user_service_method!(@fn $g send_email_code, "SendEmailCode", SendEmailCodeRequest, SendEmailCodeResponse); };
+    (@stub $g:tt verify_email) => { $crate::__user_service_method!(@fn $g verify_email, "VerifyEmail", VerifyEmailRequest, VerifyEmailResponse); };
+    (@stub $g:tt set_phone) => { $crate::__user_service_method!(@fn $g set_phone, "SetPhone", SetPhoneRequest, SetPhoneResponse); };
+    (@stub $g:tt remove_phone) => { $crate::__user_service_method!(@fn $g remove_phone, "RemovePhone", RemovePhoneRequest, RemovePhoneResponse); };
+    (@stub $g:tt resend_phone_code) => { $crate::__user_service_method!(@fn $g resend_phone_code, "ResendPhoneCode", ResendPhoneCodeRequest, ResendPhoneCodeResponse); };
+    (@stub $g:tt verify_phone) => { $crate::__user_service_method!(@fn $g verify_phone, "VerifyPhone", VerifyPhoneRequest, VerifyPhoneResponse); };
+    (@stub $g:tt update_user) => { $crate::__user_service_method!(@fn $g update_user, "UpdateUser", UpdateUserRequest, UpdateUserResponse); };
+    (@stub $g:tt update_human_user) => { $crate::__user_service_method!(@fn $g update_human_user, "UpdateHumanUser", UpdateHumanUserRequest, UpdateHumanUserResponse); };
+    (@stub $g:tt deactivate_user) => { $crate::__user_service_method!(@fn $g deactivate_user, "DeactivateUser", DeactivateUserRequest, DeactivateUserResponse); };
+    (@stub $g:tt reactivate_user) => { $crate::__user_service_method!(@fn $g reactivate_user, "ReactivateUser", ReactivateUserRequest, ReactivateUserResponse); };
+    (@stub $g:tt lock_user) => { $crate::__user_service_method!(@fn $g lock_user, "LockUser", LockUserRequest, LockUserResponse); };
+    (@stub $g:tt unlock_user) => { $crate::__user_service_method!(@fn $g unlock_user, "UnlockUser", UnlockUserRequest, UnlockUserResponse); };
+    (@stub $g:tt delete_user) => { $crate::__user_service_method!(@fn $g delete_user, "DeleteUser", DeleteUserRequest, DeleteUserResponse); };
+    (@stub $g:tt register_passkey) => { $crate::__user_service_method!(@fn $g register_passkey, "RegisterPasskey", RegisterPasskeyRequest, RegisterPasskeyResponse); };
+    (@stub $g:tt verify_passkey_registration) => { $crate::__user_service_method!(@fn $g verify_passkey_registration, "VerifyPasskeyRegistration", VerifyPasskeyRegistrationRequest, VerifyPasskeyRegistrationResponse); };
+    (@stub $g:tt create_passkey_registration_link) => { $crate::__user_service_method!(@fn $g create_passkey_registration_link, "CreatePasskeyRegistrationLink", CreatePasskeyRegistrationLinkRequest, CreatePasskeyRegistrationLinkResponse); };
+    (@stub $g:tt list_passkeys) => { $crate::__user_service_method!(@fn $g list_passkeys, "ListPasskeys", ListPasskeysRequest, ListPasskeysResponse); };
+    (@stub $g:tt remove_passkey) => { $crate::__user_service_method!(@fn $g remove_passkey, "RemovePasskey", RemovePasskeyRequest, RemovePasskeyResponse); };
+    (@stub $g:tt register_u2f) => { $crate::__user_service_method!(@fn $g register_u2f, "RegisterU2F", RegisterU2FRequest, RegisterU2FResponse); };
+    (@stub $g:tt verify_u2f_registration) => { $crate::__user_service_method!(@fn $g verify_u2f_registration, "VerifyU2FRegistration", VerifyU2FRegistrationRequest, VerifyU2FRegistrationResponse); };
+    (@stub $g:tt remove_u2f) => { $crate::__user_service_method!(@fn $g remove_u2f, "RemoveU2F", RemoveU2FRequest, RemoveU2FResponse); };
+    (@stub $g:tt register_totp) => { $crate::__user_service_method!(@fn $g register_totp, "RegisterTOTP", RegisterTOTPRequest, RegisterTOTPResponse); };
+    (@stub $g:tt verify_totp_registration) => { $crate::__user_service_method!(@fn $g verify_totp_registration, "VerifyTOTPRegistration", VerifyTOTPRegistrationRequest, VerifyTOTPRegistrationResponse); };
+    (@stub $g:tt remove_totp) => { $crate::__user_service_method!(@fn $g remove_totp, "RemoveTOTP", RemoveTOTPRequest, RemoveTOTPResponse); };
+    (@stub $g:tt add_otpsms) => { $crate::__user_service_method!(@fn $g add_otpsms, "AddOTPSMS", AddOTPSMSRequest, AddOTPSMSResponse); };
+    (@stub $g:tt remove_otpsms) => { $crate::__user_service_method!(@fn $g remove_otpsms, "RemoveOTPSMS", RemoveOTPSMSRequest, RemoveOTPSMSResponse); };
+    (@stub $g:tt add_otp_email) => { $crate::__user_service_method!(@fn $g add_otp_email, "AddOTPEmail", AddOTPEmailRequest, AddOTPEmailResponse); };
+    (@stub $g:tt remove_otp_email) => { $crate::__user_service_method!(@fn $g remove_otp_email, "RemoveOTPEmail", RemoveOTPEmailRequest, RemoveOTPEmailResponse); };
+    (@stub $g:tt start_identity_provider_intent) => { $crate::__user_service_method!(@fn $g start_identity_provider_intent, "StartIdentityProviderIntent", StartIdentityProviderIntentRequest, StartIdentityProviderIntentResponse); };
+    (@stub $g:tt retrieve_identity_provider_intent) => { $crate::__user_service_method!(@fn $g retrieve_identity_provider_intent, "RetrieveIdentityProviderIntent", RetrieveIdentityProviderIntentRequest, RetrieveIdentityProviderIntentResponse); };
+    (@stub $g:tt add_idp_link) => { $crate::__user_service_method!(@fn $g add_idp_link, "AddIDPLink", AddIDPLinkRequest, AddIDPLinkResponse); };
+    (@stub $g:tt list_idp_links) => { $crate::__user_service_method!(@fn $g list_idp_links, "ListIDPLinks", ListIDPLinksRequest, ListIDPLinksResponse); };
+    (@stub $g:tt remove_idp_link) => { $crate::__user_service_method!(@fn $g remove_idp_link, "RemoveIDPLink", RemoveIDPLinkRequest, RemoveIDPLinkResponse); };
+    (@stub $g:tt password_reset) => { $crate::__user_service_method!(@fn $g password_reset, "PasswordReset", PasswordResetRequest, PasswordResetResponse); };
+    (@stub $g:tt set_password) => { $crate::__user_service_method!(@fn $g set_password, "SetPassword", SetPasswordRequest, SetPasswordResponse); };
+    (@stub $g:tt add_secret) => { $crate::__user_service_method!(@fn $g add_secret, "AddSecret", AddSecretRequest, AddSecretResponse); };
+    (@stub $g:tt remove_secret) => { $crate::__user_service_method!(@fn $g remove_secret, "RemoveSecret", RemoveSecretRequest, RemoveSecretResponse); };
+    (@stub $g:tt add_key) => { $crate::__user_service_method!(@fn $g add_key, "AddKey", AddKeyRequest, AddKeyResponse); };
+    (@stub $g:tt remove_key) => { $crate::__user_service_method!(@fn $g remove_key, "RemoveKey", RemoveKeyRequest, RemoveKeyResponse); };
+    (@stub $g:tt list_keys) => { $crate::__user_service_method!(@fn $g list_keys, "ListKeys", ListKeysRequest, ListKeysResponse); };
+    (@stub $g:tt add_personal_access_token) => { $crate::__user_service_method!(@fn $g add_personal_access_token, "AddPersonalAccessToken", AddPersonalAccessTokenRequest, AddPersonalAccessTokenResponse); };
+    (@stub $g:tt remove_personal_access_token) => { $crate::__user_service_method!(@fn $g remove_personal_access_token, "RemovePersonalAccessToken", RemovePersonalAccessTokenRequest, RemovePersonalAccessTokenResponse); };
+    (@stub $g:tt list_personal_access_tokens) => { $crate::__user_service_method!(@fn $g list_personal_access_tokens, "ListPersonalAccessTokens", ListPersonalAccessTokensRequest, ListPersonalAccessTokensResponse); };
+    (@stub $g:tt list_authentication_method_types) => { $crate::__user_service_method!(@fn $g list_authentication_method_types, "ListAuthenticationMethodTypes", ListAuthenticationMethodTypesRequest, ListAuthenticationMethodTypesResponse); };
+    (@stub $g:tt list_authentication_factors) => { $crate::__user_service_method!(@fn $g list_authentication_factors, "ListAuthenticationFactors", ListAuthenticationFactorsRequest, ListAuthenticationFactorsResponse); };
+    (@stub $g:tt create_invite_code) => { $crate::__user_service_method!(@fn $g create_invite_code, "CreateInviteCode", CreateInviteCodeRequest, CreateInviteCodeResponse); };
+    (@stub $g:tt resend_invite_code) => { $crate::__user_service_method!(@fn $g resend_invite_code, "ResendInviteCode", ResendInviteCodeRequest, ResendInviteCodeResponse); };
+    (@stub $g:tt verify_invite_code) => { $crate::__user_service_method!(@fn $g verify_invite_code, "VerifyInviteCode", VerifyInviteCodeRequest, VerifyInviteCodeResponse); };
+    (@stub $g:tt human_mfa_init_skipped) => { $crate::__user_service_method!(@fn $g human_mfa_init_skipped, "HumanMFAInitSkipped", HumanMFAInitSkippedRequest, HumanMFAInitSkippedResponse); };
+    (@stub $g:tt set_user_metadata) => { $crate::__user_service_method!(@fn $g set_user_metadata, "SetUserMetadata", SetUserMetadataRequest, SetUserMetadataResponse); };
+    (@stub $g:tt list_user_metadata) => { $crate::__user_service_method!(@fn $g list_user_metadata, "ListUserMetadata", ListUserMetadataRequest, ListUserMetadataResponse); };
+    (@stub $g:tt delete_user_metadata) => { $crate::__user_service_method!(@fn $g delete_user_metadata, "DeleteUserMetadata", DeleteUserMetadataRequest, DeleteUserMetadataResponse); };
+    (@guard {} $s:tt $ctx:ident) => {
+        let _ = &$ctx;
+    };
+    (@guard {$guard:path} $s:tt $ctx:ident) => {
+        $guard($s, &$ctx).await?;
+    };
+    (@fn $g:tt $name:ident, $call:literal, $req:ident, $resp:ident) => {
         #[allow(refining_impl_trait, reason = "a concrete response type is the simple way to write it")]
         async fn $name(
             &self,
-            _ctx: $crate::connectrpc::RequestContext,
+            ctx: $crate::connectrpc::RequestContext,
             _request: $crate::connectrpc::ServiceRequest<'_, $crate::zitadel::user::v2::$req>,
         ) -> $crate::connectrpc::ServiceResult<$crate::zitadel::user::v2::$resp> {
+            $crate::__user_service_method!(@guard $g self ctx);
             ::std::result::Result::Err($crate::zitadel_error(
                 $crate::connectrpc::ErrorCode::Unimplemented,
                 "UNIMPLEMENTED",

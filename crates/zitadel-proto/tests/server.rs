@@ -154,6 +154,12 @@ async fn rest_update_human_user(
     }
 }
 
+/// A plain-HTTP client; installs the ring provider first in case reqwest was built without one.
+fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 async fn start() -> String {
     let connect = connectrpc::Router::new().add_service(Arc::new(Zitadel));
     let app = axum::Router::new()
@@ -176,7 +182,7 @@ fn decode_detail(value: &str) -> v1::ErrorDetail {
 #[tokio::test]
 async fn connect_json_unimplemented_unknown_method_errors_and_success() {
     let base = start().await;
-    let http = reqwest::Client::new();
+    let http = http_client();
     let post = |path: &str, body: &str| {
         http.post(format!("{base}/zitadel.user.v2.UserService/{path}"))
             .header("content-type", "application/json")
@@ -369,7 +375,7 @@ async fn grpc_over_h2c_carries_the_error_detail() {
 #[tokio::test]
 async fn grpc_web_binary_and_text() {
     let base = start().await;
-    let http = reqwest::Client::new();
+    let http = http_client();
     let msg = GetUserByIDRequest {
         user_id: "missing".into(),
         ..Default::default()

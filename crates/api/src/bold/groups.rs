@@ -16,54 +16,72 @@ use super::wire::*;
 use crate::AppState;
 use crate::common::nullable::Nullable;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct IncludeUsers {
+#[into_params(parameter_in = Query)]
+pub(crate) struct IncludeUsers {
+    /// Add the members (`users`, each with `groupAdmin`).
     include_users: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct ListParams {
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListParams {
+    /// Add the members of each group.
     include_users: Option<bool>,
+    /// Matches the group name, case-insensitively.
     search: Option<String>,
+    /// Only this organization's groups.
     organization_id: Option<i64>,
+    /// `name` (default) or `dateCreated`.
     sort_by: Option<String>,
+    /// `Asc` (default) or `Desc`.
     sort_direction: Option<String>,
+    /// Rows to skip (default 0).
     offset: Option<i64>,
+    /// Rows per page: 1 to 100 (default 50).
     size: Option<i64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct OrgParam {
+#[into_params(parameter_in = Query)]
+pub(crate) struct OrgParam {
+    /// The organization (default: the caller's).
     organization_id: Option<i64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct GroupBody {
+pub(crate) struct GroupBody {
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     name: Nullable<String>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     description: Nullable<String>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     remarks: Nullable<String>,
     #[serde(default)]
+    #[schema(value_type = Option<ExternalIdIn>)]
     external_id: Nullable<ExternalIdIn>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct MemberBody {
+pub(crate) struct MemberBody {
     user_id: i64,
     #[serde(default)]
     group_admin: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct GroupAdminParam {
+#[into_params(parameter_in = Query)]
+pub(crate) struct GroupAdminParam {
+    /// Make the user an admin of the group (default false).
     group_admin: Option<bool>,
 }
 

@@ -15,6 +15,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 use serde::{Deserialize, Serialize};
 use tokio_util::io::StreamReader;
 use usher_core::error::{Conflict, Error};
+use usher_core::password::check_importable;
 use usher_core::service::{ImportOutcome, ImportRow, RowError};
 use usher_core::types::{self, Email, OrgId, Phone};
 
@@ -23,14 +24,16 @@ use super::extract::{Auth, BoldQuery};
 use super::wire::{LONG_MAX, NAME_MAX, TEXT_MAX};
 use crate::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct ImportParams {
+#[into_params(parameter_in = Query)]
+pub(crate) struct ImportParams {
+    /// The organization the rows belong to (default: the caller's).
     organization_id: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
-pub(super) struct RowProblem {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct RowProblem {
     message: String,
     row: u64,
     #[serde(rename = "userId", skip_serializing_if = "Option::is_none")]
@@ -47,6 +50,7 @@ enum Column {
     Description,
     Remarks,
     SuperUser,
+    PasswordHash,
 }
 
 fn column(name: &str) -> Option<Column> {
@@ -59,6 +63,7 @@ fn column(name: &str) -> Option<Column> {
         "description" => Column::Description,
         "remarks" => Column::Remarks,
         "superUser" => Column::SuperUser,
+        "passwordHash" => Column::PasswordHash,
         _ => return None,
     })
 }
@@ -113,6 +118,10 @@ fn parse_row(
             Column::SuperUser => match parse_bool(cell) {
                 Some(b) => row.super_user = Some(b),
                 None => errors.push(format!("Invalid boolean {cell} superUser")),
+            },
+            Column::PasswordHash => match check_importable(cell) {
+                Ok(_) => row.password_hash = Some(cell.to_owned()),
+                Err(e) => errors.push(format!("{}: passwordHash", e.message())),
             },
         }
     }

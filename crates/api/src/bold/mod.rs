@@ -12,16 +12,28 @@ mod wire;
 
 pub use error::BoldError;
 
-use axum::Router;
+/// The wire types the OpenAPI document describes (`crate::openapi::bold`).
+pub(crate) mod schema {
+    pub(crate) use super::groups::{
+        GroupAdminParam, GroupBody, IncludeUsers, ListParams as GroupListParams, MemberBody,
+        OrgParam,
+    };
+    pub(crate) use super::import::{ImportParams, RowProblem};
+    pub(crate) use super::orgs::{CreatedKey, KeyBody, KeyOut, OrgBody};
+    pub(crate) use super::users::ListParams as UserListParams;
+    pub(crate) use super::verify::{CodeBody, OutboxOut, OutboxParams};
+    pub(crate) use super::wire::*;
+}
+
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
 
-use crate::{AppState, Limits};
+use crate::Limits;
+use crate::common::routes::{Kind, Routes, delete, get, post, put};
 
-pub fn routes(limits: &Limits) -> Router<AppState> {
-    Router::new()
+pub fn routes(limits: &Limits) -> Routes {
+    Routes::new(Kind::Rest)
         .route(
             "/v2/users",
             get(users::list)
@@ -52,7 +64,7 @@ pub fn routes(limits: &Limits) -> Router<AppState> {
         .route("/v1/organizations", get(orgs::list).post(orgs::create))
         .route("/v1/organizations/{id}", get(orgs::get_one))
         .route("/v1/api-keys", get(orgs::list_keys).post(orgs::create_key))
-        .route("/v1/api-keys/{id}", axum::routing::delete(orgs::delete_key))
+        .route("/v1/api-keys/{id}", delete(orgs::delete_key))
         .route("/v1/users/{id}/email/verify", post(verify::verify_email))
         .route("/v1/users/{id}/phone/verify", post(verify::verify_phone))
         .route("/v1/outbox", get(verify::outbox))

@@ -49,8 +49,8 @@ pub(super) async fn list(
     ))
 }
 
-#[derive(Debug, Deserialize)]
-pub(super) struct OrgBody {
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(crate) struct OrgBody {
     name: Option<String>,
 }
 
@@ -70,9 +70,9 @@ pub(super) async fn create(
     Ok((StatusCode::CREATED, Json(IdOut { id: org.id.0 })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct KeyBody {
+pub(crate) struct KeyBody {
     name: Option<String>,
     organization_id: Option<i64>,
     read_only: Option<bool>,
@@ -80,15 +80,15 @@ pub(super) struct KeyBody {
     user_id: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
-pub(super) struct CreatedKey {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct CreatedKey {
     id: i64,
     token: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct KeyOut {
+pub(crate) struct KeyOut {
     id: i64,
     name: String,
     organization_id: Option<i64>,

@@ -112,16 +112,25 @@ pub(super) async fn get_one(
     )))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct ListParams {
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListParams {
+    /// Only this organization's users (default: every organization the caller sees).
     organization_id: Option<i64>,
+    /// Matches names, email address and phone number, case-insensitively.
     search: Option<String>,
+    /// Only members of this user group.
     user_group_id: Option<i64>,
+    /// Only the user with this external id.
     external_id: Option<String>,
+    /// `firstName`, `lastName`, `emailAddress` or `dateCreated`.
     sort_by: Option<String>,
+    /// `Asc` (default) or `Desc`.
     sort_direction: Option<String>,
+    /// Rows to skip (default 0).
     offset: Option<i64>,
+    /// Rows per page: 1 to 100 (default 50).
     size: Option<i64>,
 }
 

@@ -15,8 +15,8 @@ use super::users::paging;
 use super::wire::Empty;
 use crate::AppState;
 
-#[derive(Debug, Deserialize)]
-pub(super) struct CodeBody {
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(crate) struct CodeBody {
     code: Option<String>,
 }
 
@@ -60,17 +60,21 @@ pub(super) async fn verify_phone(
     verify(&state, &p, id, CodePurpose::PhoneVerification, body).await
 }
 
-#[derive(Debug, Deserialize)]
-pub(super) struct OutboxParams {
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct OutboxParams {
+    /// `pending`, `sent`, `failed` or `cancelled` (default: all).
     status: Option<String>,
+    /// Rows to skip (default 0).
     offset: Option<i64>,
+    /// Rows per page: 1 to 100 (default 50).
     size: Option<i64>,
 }
 
 /// A message in the delivery queue (never its rendered text or codes).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct OutboxOut {
+pub(crate) struct OutboxOut {
     id: String,
     channel: &'static str,
     template: String,

@@ -8,6 +8,7 @@ use usher_core::service::Patch;
 use usher_core::types::{
     self, Email, Language, ParseError, Phone, RemovalPeriod, Timestamp, limits,
 };
+use utoipa::{IntoParams, ToSchema};
 
 use crate::common::nullable::Nullable;
 
@@ -107,15 +108,18 @@ pub const LONG_MAX: usize = limits::LONG_TEXT;
 // ---------- requests ----------
 
 /// `?groupAdmin=&userGroupId=` on create and update.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct GroupParams {
+    /// Make the user an admin of `userGroupId` (requires `userGroupId`).
     pub group_admin: Option<bool>,
+    /// A user group of the organization the user joins.
     pub user_group_id: Option<i64>,
 }
 
 /// `POST /v2/users` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateUserBody {
     pub organization_id: Option<i64>,
@@ -139,7 +143,7 @@ pub struct CreateUserBody {
 }
 
 /// The `invitation` object of `POST /v2/users`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InvitationBody {
     pub language: Option<String>,
@@ -149,39 +153,49 @@ pub struct InvitationBody {
 }
 
 /// `PUT /v2/users/{id}` body (seed 001): every field optional; `null` clears.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateUserBody {
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub first_name: Nullable<String>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub last_name: Nullable<String>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub phone_number: Nullable<String>,
     pub phone_number_verify: Option<bool>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub email_address: Nullable<String>,
     pub email_address_verify: Option<bool>,
     pub super_user: Option<bool>,
     #[serde(default)]
+    #[schema(value_type = Option<i64>)]
     pub client_id: Nullable<i64>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub external_id: Nullable<String>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub description: Nullable<String>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub remarks: Nullable<String>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub auto_remove_after: Nullable<String>,
     pub auto_email_match: Option<bool>,
     pub require_email_match: Option<bool>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub auth_organization_id: Nullable<String>,
     pub email_match_credential_filter: Option<bool>,
 }
 
 /// `PUT /v2/users/{id}/invitation` body (seeds 000, 002).
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateInvitationBody {
     pub language: Option<String>,
@@ -195,7 +209,7 @@ pub struct UpdateInvitationBody {
 // ---------- responses ----------
 
 /// The invitation inside a user object.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct InvitationOut {
     pub token: String,
     pub url: String,
@@ -204,7 +218,7 @@ pub struct InvitationOut {
 }
 
 /// A user, as Bold shows one inside a group or a share; absent values are `null`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserOut {
     pub id: i64,
@@ -278,14 +292,14 @@ impl UserOut {
 }
 
 /// `{"url", "expiration"}` in the create answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CreatedInvitation {
     pub url: String,
     pub expiration: String,
 }
 
 /// `POST /v2/users` answer: `token` sits beside `invitation`, both only when one was made.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatedUser {
     pub user_id: i64,
@@ -296,13 +310,13 @@ pub struct CreatedUser {
 }
 
 /// `{"value": "..."}`: a group's external id is an object in Bold.
-#[derive(Debug, Serialize, Deserialize, Clone, PartialEq)]
+#[derive(Debug, Serialize, Deserialize, Clone, PartialEq, ToSchema)]
 pub struct ExternalIdValue {
     pub value: Option<String>,
 }
 
 /// A group's external id as sent: the documented object, or a plain string some clients send.
-#[derive(Debug, Deserialize, Clone, PartialEq)]
+#[derive(Debug, Deserialize, Clone, PartialEq, ToSchema)]
 #[serde(untagged)]
 pub enum ExternalIdIn {
     Object(ExternalIdValue),
@@ -318,7 +332,7 @@ impl ExternalIdIn {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GroupOut {
     pub id: i64,
@@ -349,7 +363,7 @@ impl GroupOut {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrganizationOut {
     pub id: i64,
@@ -370,11 +384,11 @@ impl From<Organization> for OrganizationOut {
 }
 
 /// `{"id": n}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct IdOut {
     pub id: i64,
 }
 
 /// `{}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Empty {}

@@ -1,17 +1,16 @@
 //! Liveness and readiness.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::get;
 use serde_json::json;
 
 use crate::AppState;
+use crate::common::routes::{Kind, Routes, get};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes {
+    Routes::new(Kind::Rest)
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

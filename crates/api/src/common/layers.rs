@@ -90,13 +90,41 @@ async fn preflight(cors_for: CorsFor, req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
-pub fn apply(app: Router, cors_for: CorsFor) -> Router {
+pub fn apply(app: Router, cors_for: CorsFor, trust_forwarded_for: bool) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     app.layer(middleware::from_fn(move |req, next| {
+        client_address(trust_forwarded_for, req, next)
+    }))
+    .layer(middleware::from_fn(move |req, next| {
         preflight(cors_for, req, next)
     }))
     .layer(TraceLayer::new_for_http())
     .layer(PropagateRequestIdLayer::new(request_id.clone()))
     .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
     .layer(middleware::from_fn(security_headers))
+}
+
+/// The client's address, from the connection (or, behind a trusted proxy, the last
+/// `X-Forwarded-For` entry), made known to the core for per-address brute-force limits.
+async fn client_address(trust_forwarded_for: bool, req: Request, next: Next) -> Response {
+    let forwarded = trust_forwarded_for
+        .then(|| {
+            req.headers()
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .filter_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
+                .next_back()
+        })
+        .flatten();
+    let addr = forwarded.or_else(|| {
+        req.extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip())
+    });
+    match addr {
+        Some(addr) => usher_core::throttle::with_client_address(addr, next.run(req)).await,
+        None => next.run(req).await,
+    }
 }

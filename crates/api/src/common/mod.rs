@@ -4,3 +4,4 @@ pub mod auth;
 pub mod health;
 pub mod layers;
 pub mod nullable;
+pub mod routes;

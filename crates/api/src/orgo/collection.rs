@@ -78,7 +78,7 @@ impl Paging {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct View {
     #[serde(rename = "@id")]
     pub id: String,
@@ -94,7 +94,7 @@ pub struct View {
     pub next: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Mapping {
     #[serde(rename = "@type")]
     pub kind: &'static str,
@@ -103,7 +103,7 @@ pub struct Mapping {
     pub required: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Search {
     #[serde(rename = "@type")]
     pub kind: &'static str,
@@ -115,7 +115,7 @@ pub struct Search {
     pub mapping: Vec<Mapping>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Collection<T> {
     #[serde(rename = "@context")]
     pub context: &'static str,

@@ -349,7 +349,7 @@ pub fn hydra_doc(state: &AppState) -> Value {
         "hydra:supportedProperty": TOKEN_PROPERTIES.iter().map(|p| supported_property("UserApiToken", p)).collect::<Vec<_>>(),
         "hydra:supportedOperation": [
             operation("GET", "Retrieves a UserApiToken resource.", None, "#UserApiToken", "schema:FindAction"),
-            operation("PATCH", "Revokes the UserApiToken resource.", None, "#UserApiToken", "schema:ReplaceAction"),
+            operation("PATCH", "Revokes the UserApiToken resource.", Some("owl:Nothing"), "#UserApiToken", "schema:ReplaceAction"),
             operation("DELETE", "Deletes the UserApiToken resource.", None, "owl:Nothing", "schema:DeleteAction"),
         ],
     });
@@ -380,10 +380,29 @@ pub fn hydra_doc(state: &AppState) -> Value {
         "hydra:supportedOperation": {
             "@type": "hydra:Operation",
             "hydra:method": "GET",
+            "hydra:title": "The API entrypoint.",
             "rdfs:label": "The API entrypoint.",
-            "returns": "#EntryPoint",
+            "returns": "#Entrypoint",
         },
     });
+    // The classes of the embedded `identity` and `adhesion` members (their ranges), which usher
+    // keeps no data for: documented so that every range names a class of the documentation.
+    let embedded = |class: &str, description: &str| {
+        json!({
+            "@id": format!("#{class}"),
+            "@type": "hydra:Class",
+            "rdfs:label": class,
+            "hydra:title": class,
+            "hydra:description": description,
+            "hydra:supportedProperty": [],
+            "hydra:supportedOperation": [],
+        })
+    };
+    let identity = embedded(
+        "Identity",
+        "An identity document (usher keeps none: always null).",
+    );
+    let adhesion = embedded("Adhesion", "A membership (usher keeps none: always null).");
     let violation = json!({
         "@id": "#ConstraintViolation",
         "@type": "hydra:Class",
@@ -422,7 +441,7 @@ pub fn hydra_doc(state: &AppState) -> Value {
         "hydra:title": "usher",
         "hydra:description": "Users of the organization, in API Platform's conventions.",
         "hydra:entrypoint": "/api",
-        "hydra:supportedClass": [user_class, token_class, entrypoint, violation, violation_list],
+        "hydra:supportedClass": [user_class, token_class, identity, adhesion, entrypoint, violation, violation_list],
     })
 }
 

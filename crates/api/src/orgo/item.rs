@@ -46,8 +46,9 @@ pub const ATTRIBUTE_FIELDS: &[(&str, Kind)] = &[
 ];
 
 /// A User as API Platform serializes it (JSON-LD; without the `@` keys for plain JSON).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = OrgoUser)]
 pub struct UserItem {
     #[serde(rename = "@context", skip_serializing_if = "Option::is_none")]
     pub context: Option<&'static str>,

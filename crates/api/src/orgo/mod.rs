@@ -9,14 +9,12 @@ mod error;
 mod item;
 mod users;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use usher_core::error::Error;
@@ -24,7 +22,14 @@ use usher_core::principal::Principal;
 
 use crate::AppState;
 use crate::common::auth::presented_secret;
+use crate::common::routes::{Kind, Routes, get, patch, post};
 pub use error::OrgoError;
+
+/// The wire types the OpenAPI document describes (`crate::openapi::orgo`).
+pub(crate) mod schema {
+    pub(crate) use super::collection::Collection;
+    pub(crate) use super::item::UserItem;
+}
 
 /// CORS for the Orgo dialect: API Platform clients also PATCH and may send `Api-Token`.
 pub const ALLOW_METHODS: &str = "GET, POST, PATCH, DELETE, OPTIONS, PUT";
@@ -60,8 +65,8 @@ async fn dialect_headers(State(state): State<AppState>, req: Request, next: Next
     res
 }
 
-pub fn routes(state: &AppState) -> Router<AppState> {
-    let api = Router::new()
+pub fn routes(state: &AppState) -> Routes {
+    let api = Routes::new(Kind::Rest)
         .route("/", get(docs::entrypoint))
         .route("/contexts/{name}", get(docs::context))
         .route("/docs.jsonld", get(docs::hydra_documentation))
@@ -97,7 +102,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .method_not_allowed_fallback(|| async {
             OrgoError::status(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
         });
-    Router::new()
+    Routes::new(Kind::Rest)
         .nest("/api", api)
         .layer(middleware::from_fn_with_state(
             state.clone(),

@@ -5,7 +5,6 @@
 //! shows a clear page and answers 410.
 
 use axum::Form;
-use axum::Router;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::header::{
@@ -13,7 +12,6 @@ use axum::http::header::{
 };
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use usher_core::error::{Entity, Error, Field};
@@ -22,14 +20,15 @@ use usher_core::types::{Language, UserId};
 use usher_templates::{Page, STYLESHEET, negotiate};
 
 use crate::AppState;
+use crate::common::routes::{Kind, Routes, get};
 
 /// Pages may load their own stylesheet and post their own forms; nothing else.
 const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
     frame-ancestors 'none'; base-uri 'none'";
 const CSRF_COOKIE: &str = "usher_csrf";
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes {
+    Routes::new(Kind::Html)
         .route("/pages/style.css", get(stylesheet))
         .route("/invite/{token}", get(invite_form).post(invite_submit))
         .route("/verify-email", get(verify_form).post(verify_submit))
@@ -129,6 +128,22 @@ fn gone(state: &AppState, lang: Language) -> Response {
 }
 
 fn trouble(state: &AppState, lang: Language, e: &Error) -> Response {
+    if let Error::RateLimited { retry_after } = e {
+        let error = state.templates.text(lang, "error.rate_limited");
+        let mut res = page(
+            state,
+            StatusCode::TOO_MANY_REQUESTS,
+            Page::BadRequest,
+            lang,
+            json!({"error": error}),
+            None,
+        );
+        res.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            retry_after.as_secs().max(1).into(),
+        );
+        return res;
+    }
     let status = match e {
         Error::Unavailable(_) | Error::Conflict => StatusCode::SERVICE_UNAVAILABLE,
         Error::Internal(cause) => {

@@ -32,6 +32,9 @@ pub struct ZError {
     /// Stable short id (`USER-NOTFOUND`), also the `zitadel.v1.ErrorDetail.id`.
     pub id: String,
     pub message: String,
+    /// Seconds to wait before trying again (`resource_exhausted` after too many failures): sent as
+    /// the `Retry-After` header on every protocol.
+    pub retry_after: Option<u64>,
 }
 
 impl ZError {
@@ -40,7 +43,16 @@ impl ZError {
             code,
             id: id.to_owned(),
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    fn retry_after_headers(&self) -> axum::http::HeaderMap {
+        let mut headers = axum::http::HeaderMap::new();
+        if let Some(secs) = self.retry_after {
+            headers.insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        headers
     }
 
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
@@ -61,12 +73,19 @@ impl ZError {
     }
 
     pub fn into_connect(self) -> ConnectError {
-        zitadel_error(self.code, &self.id, &self.message)
+        let headers = self.retry_after_headers();
+        let err = zitadel_error(self.code, &self.id, &self.message);
+        if headers.is_empty() {
+            err
+        } else {
+            err.with_headers(headers)
+        }
     }
 
     /// The REST gateway's error body: `{"code", "message", "details": [{"@type", "id", "message"}]}`.
     pub fn into_rest(self) -> Response {
         let status = self.code.http_status();
+        let headers = self.retry_after_headers();
         let body = RestError {
             code: self.code.grpc_code(),
             message: format!("{} ({})", self.message, self.id),
@@ -76,7 +95,7 @@ impl ZError {
                 message: self.message,
             }],
         };
-        (status, Json(body)).into_response()
+        (status, headers, Json(body)).into_response()
     }
 }
 
@@ -174,13 +193,16 @@ impl From<Error> for ZError {
             Error::Invalid(fields) => {
                 let id = fields.first().map_or_else(
                     || "INVALID-ARGUMENT".to_owned(),
-                    |f| format!("INVALID-{}", upper(f.code)),
+                    |f| {
+                        let code = upper(f.code);
+                        if code.starts_with("INVALID-") {
+                            code
+                        } else {
+                            format!("INVALID-{code}")
+                        }
+                    },
                 );
-                ZError {
-                    code: ErrorCode::InvalidArgument,
-                    id,
-                    message: describe(&fields),
-                }
+                ZError::new(ErrorCode::InvalidArgument, &id, describe(&fields))
             }
             Error::Unauthenticated => ZError::new(
                 ErrorCode::Unauthenticated,
@@ -192,19 +214,22 @@ impl From<Error> for ZError {
                 "AUTH-PERMISSION-DENIED",
                 format!("No permission: {why}"),
             ),
-            Error::FailedPrecondition { code, message } => ZError {
-                code: ErrorCode::FailedPrecondition,
-                id: format!("PRECONDITION-{}", upper(code)),
+            Error::FailedPrecondition { code, message } => ZError::new(
+                ErrorCode::FailedPrecondition,
+                &format!("PRECONDITION-{}", upper(code)),
                 message,
-            },
-            Error::RateLimited { retry_after } => ZError::new(
-                ErrorCode::ResourceExhausted,
-                "AUTH-RATE-LIMITED",
-                format!(
-                    "Too many attempts; try again in {} s",
-                    retry_after.as_secs().max(1)
-                ),
             ),
+            Error::RateLimited { retry_after } => {
+                let secs = retry_after.as_secs().max(1);
+                ZError {
+                    retry_after: Some(secs),
+                    ..ZError::new(
+                        ErrorCode::ResourceExhausted,
+                        "AUTH-RATE-LIMITED",
+                        format!("Too many attempts; try again in {secs} s"),
+                    )
+                }
+            }
             Error::Unavailable(why) => {
                 tracing::warn!(reason = %why, "service unavailable");
                 ZError::new(

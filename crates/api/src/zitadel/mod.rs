@@ -13,15 +13,15 @@ mod service;
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use usher_zitadel_proto::connectrpc;
 use usher_zitadel_proto::zitadel::user::v2::UserServiceExt;
 
 use crate::AppState;
+use crate::common::routes::{Kind, Routes};
 
 pub use error::ZError;
 
@@ -83,7 +83,7 @@ pub fn owns_path(path: &str) -> bool {
 }
 
 /// The dialect's routes.
-pub fn routes(state: &AppState) -> Router<AppState> {
+pub fn routes(state: &AppState) -> Routes {
     let service = service::UserServiceImpl {
         calls: calls::Calls {
             state: state.clone(),
@@ -91,15 +91,28 @@ pub fn routes(state: &AppState) -> Router<AppState> {
     };
     let connect = Arc::new(service).register(connectrpc::Router::new());
     let rpc = connectrpc::ConnectRpcService::new(connect);
-    let rpc_routes = Router::new()
-        .route_service(
-            "/zitadel.user.v2.UserService/{method}",
+    let rpc_routes = Routes::new(Kind::Rpc)
+        .service(
+            RPC_PATH,
+            &[Method::POST],
             grpc_web_text::GrpcWebText::new(rpc),
         )
         .route_layer(middleware::from_fn(grpc_status_in_trailers));
-    Router::new()
+    Routes::new(Kind::Rest)
         .merge(rpc_routes)
         .merge(rest::shared_routes())
-        .nest("/zitadel", rest::full_routes())
+        .nest(REST_PREFIX, rest::full_routes())
         .route_layer(middleware::from_fn(cors))
+}
+
+/// The path of every call over Connect, gRPC and gRPC-Web.
+pub const RPC_PATH: &str = "/zitadel.user.v2.UserService/{method}";
+
+/// Where the complete REST gateway is mounted.
+pub const REST_PREFIX: &str = "/zitadel";
+
+/// The REST paths of the calls usher does not serve (answered 501 after authentication), for the
+/// OpenAPI document.
+pub fn unserved_rest_calls() -> &'static [(&'static str, &'static str, &'static str)] {
+    rest::UNSERVED
 }

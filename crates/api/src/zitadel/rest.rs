@@ -4,12 +4,10 @@
 
 use std::future::Future;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodFilter, on};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use usher_core::principal::Principal;
@@ -20,6 +18,7 @@ use super::calls::Calls;
 use super::error::ZError;
 use crate::AppState;
 use crate::common::auth::authenticate;
+use crate::common::routes::{Endpoints, Kind, Routes, delete, get, on, post, put};
 
 fn json_response<T: Serialize>(value: &T) -> Response {
     match serde_json::to_vec(value) {
@@ -197,7 +196,7 @@ state_change!(
 );
 
 /// The REST paths of the calls usher does not serve: `unimplemented` (501), after authentication.
-const UNSERVED: &[(&str, &str, &str)] = &[
+pub(super) const UNSERVED: &[(&str, &str, &str)] = &[
     ("POST", "/v2/users/{id}/passkeys", "RegisterPasskey"),
     (
         "POST",
@@ -266,20 +265,14 @@ const UNSERVED: &[(&str, &str, &str)] = &[
     ("DELETE", "/v2/users/{id}/metadata", "DeleteUserMetadata"),
 ];
 
-fn method_filter(m: &str) -> MethodFilter {
-    match Method::from_bytes(m.as_bytes()) {
-        Ok(Method::GET) => MethodFilter::GET,
-        Ok(Method::DELETE) => MethodFilter::DELETE,
-        Ok(Method::PUT) => MethodFilter::PUT,
-        _ => MethodFilter::POST,
-    }
+fn method(m: &str) -> Method {
+    Method::from_bytes(m.as_bytes()).unwrap_or(Method::POST)
 }
 
 /// Every route of the gateway except those the Bold dialect owns at the root
 /// (`POST /v2/users`, `GET /v2/users/{id}`, `DELETE /v2/users/{id}`).
-pub fn shared_routes() -> Router<AppState> {
-    use axum::routing::{delete, post, put};
-    let mut r = Router::new()
+pub fn shared_routes() -> Routes {
+    let mut r = Routes::new(Kind::Rest)
         .route("/v2/users/human", post(add_human_user))
         .route("/v2/users/human/{id}", put(update_human_user))
         .route("/v2/users/{id}/email", post(set_email))
@@ -315,11 +308,11 @@ pub fn shared_routes() -> Router<AppState> {
         }
     }
     for (path, calls) in by_path {
-        let mut mr: Option<axum::routing::MethodRouter<AppState>> = None;
+        let mut mr: Option<Endpoints> = None;
         for (m, call) in calls {
             let call = call.to_owned();
             let handler = on(
-                method_filter(m),
+                method(m),
                 move |State(state): State<AppState>, headers: HeaderMap| {
                     let call = call.clone();
                     async move {
@@ -343,14 +336,10 @@ pub fn shared_routes() -> Router<AppState> {
 }
 
 /// The complete gateway (mounted under the `/zitadel` prefix).
-pub fn full_routes() -> Router<AppState> {
-    use axum::routing::post;
+pub fn full_routes() -> Routes {
     shared_routes()
         .route("/v2/users", post(list_users))
-        .route(
-            "/v2/users/{id}",
-            axum::routing::get(get_user_by_id).delete(delete_user),
-        )
+        .route("/v2/users/{id}", get(get_user_by_id).delete(delete_user))
         .fallback(|| async {
             ZError::new(
                 usher_zitadel_proto::connectrpc::ErrorCode::NotFound,

@@ -22,6 +22,11 @@ impl UserServiceImpl {
             .await
             .map_err(|e| ZError::from(e).into_connect())
     }
+
+    /// The guard of the calls usher does not serve: they authenticate like every call.
+    async fn authenticated(&self, ctx: &RequestContext) -> Result<(), ConnectError> {
+        self.principal(ctx).await.map(|_| ())
+    }
 }
 
 fn done<T>(r: Result<T, ZError>) -> ServiceResult<T> {
@@ -65,7 +70,9 @@ macro_rules! state_change {
     reason = "handlers return the concrete response message"
 )]
 impl UserService for UserServiceImpl {
-    usher_zitadel_proto::unserved_user_service_methods!();
+    // The calls usher does not serve authenticate first, like every call (and like their REST
+    // paths): no or an unknown token is unauthenticated, a known one gets unimplemented.
+    usher_zitadel_proto::unserved_user_service_methods!(guard = Self::authenticated);
 
     async fn add_human_user(
         &self,

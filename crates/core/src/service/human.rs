@@ -220,6 +220,7 @@ impl Services {
     /// the account waits (60 s, doubling to 15 min) before the next try. A right password resets
     /// the count and, when stored in an older format, is re-hashed with argon2id.
     pub async fn check_password(&self, user: &User, password: &str) -> Result<bool> {
+        self.guard_proof(None)?;
         let now = self.now();
         if let Some(until) = user.password_locked_until
             && until > now
@@ -232,6 +233,7 @@ impl Services {
         let Some(stored) = user.password_hash.as_deref() else {
             // Same work, same answer as a wrong password.
             self.hasher().verify_dummy(password).await;
+            self.proof_failed(None);
             self.record_password_check(user, false, None).await?;
             return Ok(false);
         };
@@ -251,6 +253,7 @@ impl Services {
                 Ok(true)
             }
             Ok(Verified::Invalid) => {
+                self.proof_failed(None);
                 self.record_password_check(user, false, None).await?;
                 Ok(false)
             }
@@ -297,11 +300,15 @@ impl Services {
                 "The code is wrong or has expired",
             )
         };
-        let row = self
+        self.guard_proof(Some(user.id))?;
+        let Some(row) = self
             .store()
             .code(user.id, CodePurpose::PasswordReset)
             .await?
-            .ok_or_else(wrong)?;
+        else {
+            self.proof_failed(Some(user.id));
+            return Err(wrong());
+        };
         let mut cs = ChangeSet::new();
         if row.expires_at <= self.now() || row.attempts >= super::verification::MAX_CODE_ATTEMPTS {
             cs.push(Change::DeleteCode {
@@ -309,6 +316,7 @@ impl Services {
                 purpose: CodePurpose::PasswordReset,
             });
             self.commit(cs).await?;
+            self.proof_failed(Some(user.id));
             return Err(wrong());
         }
         if row.code_hash != hash_code(code) {
@@ -317,8 +325,10 @@ impl Services {
                 purpose: CodePurpose::PasswordReset,
             });
             self.commit(cs).await?;
+            self.proof_failed(Some(user.id));
             return Err(wrong());
         }
+        self.code_succeeded(user.id);
         Ok(())
     }
 
@@ -347,6 +357,13 @@ impl Services {
             Some(ContactVerification::Code(d)) => (false, Some(d.clone())),
             None => (false, None),
         };
+        // Visibility before permission: an organization the caller cannot see is not found,
+        // whatever else the request asks for.
+        if let Some(org) = input.org
+            && !p.can_see_org(org)
+        {
+            return Err(Error::NotFound(Entity::Organization));
+        }
         if (email_verified || phone_verified)
             && !input.org.or(p.org()).is_some_and(|o| p.is_admin_of(o))
         {
@@ -543,6 +560,10 @@ impl Services {
             all.push(audit_event(&next, "user.updated", p, fields, now));
             match self.commit(all).await {
                 Ok(()) => {
+                    if scope.password {
+                        // The deleted sessions must stop working at once, cached or not.
+                        self.auth().cache().clear();
+                    }
                     return Ok(HumanUpdated {
                         user: next,
                         email_code,
@@ -1012,11 +1033,21 @@ impl Services {
                     "The code is wrong or has expired",
                 )
             };
-            let inv = self.store().invitation(id).await?.ok_or_else(wrong)?;
+            self.guard_proof(Some(id))?;
             let now = self.now();
-            if inv.accepted_at.is_some() || inv.is_expired(now) || inv.token != code.trim() {
-                return Err(wrong());
-            }
+            let inv = match self.store().invitation(id).await? {
+                Some(inv)
+                    if inv.accepted_at.is_none()
+                        && !inv.is_expired(now)
+                        && inv.token == code.trim() =>
+                {
+                    inv
+                }
+                _ => {
+                    self.proof_failed(Some(id));
+                    return Err(wrong());
+                }
+            };
             let mut next = user.clone();
             if inv.email.as_ref().map(Email::normalized)
                 == user.email.as_ref().map(Email::normalized)
@@ -1044,7 +1075,10 @@ impl Services {
                 now,
             ));
             match self.commit(cs).await {
-                Ok(()) => return Ok(next),
+                Ok(()) => {
+                    self.code_succeeded(id);
+                    return Ok(next);
+                }
                 Err(Error::Conflict) => continue,
                 Err(e) => return Err(e),
             }

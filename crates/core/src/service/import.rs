@@ -24,6 +24,9 @@ pub struct ImportRow {
     pub description: Option<String>,
     pub remarks: Option<String>,
     pub super_user: Option<bool>,
+    /// A hash in a format usher verifies (checked with `check_importable` by the caller), stored
+    /// as given and upgraded to argon2id at the user's next successful login.
+    pub password_hash: Option<String>,
 }
 
 #[derive(Debug)]
@@ -99,7 +102,7 @@ struct Planned {
     line: u64,
     created: bool,
     changes: Vec<Change>,
-    /// Changes an existing user's `superUser`: cached credentials of that user must go.
+    /// Changes an existing user's `superUser` or password: cached credentials must go.
     super_user_changed: bool,
 }
 
@@ -254,6 +257,20 @@ impl Services {
         if let Some(su) = row.super_user {
             user.super_user = su;
         }
+        let mut password_changed = false;
+        if let Some(hash) = row.password_hash
+            && user.password_hash.as_deref() != Some(hash.as_str())
+        {
+            user.password_hash = Some(hash);
+            user.password_changed_at = Some(now);
+            user.password_change_required = false;
+            user.failed_password_attempts = 0;
+            user.password_locked_until = None;
+            if user.state == UserState::Initial {
+                user.state = UserState::Active;
+            }
+            password_changed = true;
+        }
         let change = if created {
             Change::InsertUser(user.clone())
         } else if user != before {
@@ -281,13 +298,20 @@ impl Services {
             fields: vec!["import".to_owned()],
             created_at: now,
         });
-        let super_user_changed = !created && before.super_user != user.super_user;
+        let super_user_changed =
+            !created && (before.super_user != user.super_user || password_changed);
+        let user_id = user.id;
         known.forget(&before);
         known.remember(user);
+        let mut changes = vec![change, audit];
+        if password_changed && !created {
+            // As with any new password, the user's login sessions end (API tokens stay).
+            changes.push(Change::DeleteSessions(user_id));
+        }
         Ok(Some(Planned {
             line: row.line,
             created,
-            changes: vec![change, audit],
+            changes,
             super_user_changed,
         }))
     }
@@ -297,7 +321,8 @@ impl Services {
         let super_user_changed = pending.iter().any(|r| r.super_user_changed);
         let result = self.commit_planned(pending, outcome).await;
         if super_user_changed {
-            // Like `update_user`: a changed `superUser` takes effect on the user's next request.
+            // Like `update_user`: a changed `superUser` takes effect on the user's next request,
+            // and the login sessions a new password ended stop working at once.
             self.auth().cache().clear();
         }
         result

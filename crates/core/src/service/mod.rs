@@ -71,6 +71,8 @@ impl Default for CoreConfig {
     }
 }
 
+use crate::throttle::{Policy, Throttle, client_address};
+
 struct Inner {
     store: Arc<dyn Store>,
     clock: SharedClock,
@@ -79,8 +81,12 @@ struct Inner {
     hasher: Hasher,
     /// Poked after every commit that wrote outbox messages, so the delivery worker wakes at once.
     outbox_signal: Arc<Notify>,
-    /// Failed logins of unknown names (so they lock out like known ones): failures, locked until.
-    login_failures: moka::sync::Cache<String, (i32, Option<crate::types::Timestamp>)>,
+    /// Failed logins of unknown names (so they lock out like known ones).
+    unknown_logins: Throttle,
+    /// Wrong codes (verification, reset, invitation) per account.
+    code_failures: Throttle,
+    /// Failed proofs of any kind per client address.
+    address_failures: Throttle,
 }
 
 /// Every use case, cheap to clone.
@@ -119,10 +125,9 @@ impl Services {
                 config,
                 hasher,
                 outbox_signal: Arc::new(Notify::new()),
-                login_failures: moka::sync::Cache::builder()
-                    .max_capacity(100_000)
-                    .time_to_idle(std::time::Duration::from_secs(30 * 60))
-                    .build(),
+                unknown_logins: Throttle::new(Policy::LOGIN),
+                code_failures: Throttle::new(Policy::CODES),
+                address_failures: Throttle::new(Policy::ADDRESS),
             }),
         }
     }
@@ -154,6 +159,44 @@ impl Services {
     /// Notified after each commit that wrote outbox messages.
     pub fn outbox_signal(&self) -> Arc<Notify> {
         self.inner.outbox_signal.clone()
+    }
+
+    /// Failed proofs counted per client address (for tests and metrics).
+    pub fn address_failures(&self) -> &Throttle {
+        &self.inner.address_failures
+    }
+
+    /// [`crate::Error::RateLimited`] while the request's client address, or `account` for codes,
+    /// waits after too many failed proofs.
+    pub(crate) fn guard_proof(
+        &self,
+        code_account: Option<crate::types::UserId>,
+    ) -> crate::Result<()> {
+        let now = self.now();
+        if let Some(addr) = client_address() {
+            self.inner.address_failures.check(&addr.to_string(), now)?;
+        }
+        if let Some(id) = code_account {
+            self.inner.code_failures.check(&id.0.to_string(), now)?;
+        }
+        Ok(())
+    }
+
+    /// Counts a failed proof against the client address and, for codes, the account. The failing
+    /// request keeps its own answer; the next one waits.
+    pub(crate) fn proof_failed(&self, code_account: Option<crate::types::UserId>) {
+        let now = self.now();
+        if let Some(addr) = client_address() {
+            let _ = self.inner.address_failures.fail(&addr.to_string(), now);
+        }
+        if let Some(id) = code_account {
+            let _ = self.inner.code_failures.fail(&id.0.to_string(), now);
+        }
+    }
+
+    /// A right code: the account's count starts again.
+    pub(crate) fn code_succeeded(&self, account: crate::types::UserId) {
+        self.inner.code_failures.reset(&account.0.to_string());
     }
 
     /// Commits a change set; wakes the delivery worker when it wrote messages.

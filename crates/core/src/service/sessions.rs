@@ -1,8 +1,6 @@
 //! Password logins, their access and refresh tokens, and the API tokens users make for
 //! themselves.
 
-use std::time::Duration;
-
 use super::{KeyDraft, NewKey, Services};
 use crate::error::{Entity, Error, Field, FieldError, Result};
 use crate::model::*;
@@ -55,6 +53,7 @@ impl Services {
     /// Checks a password login. Unknown users get the same answer after the same work as wrong
     /// passwords, and are locked out after the same number of failures.
     pub async fn login(&self, name: &str, password: &str) -> Result<TokenPair> {
+        self.guard_proof(None)?;
         let name = name.trim();
         if name.is_empty() || name.len() > 320 || password.is_empty() || password.len() > 4096 {
             self.hasher().verify_dummy(password).await;
@@ -77,35 +76,27 @@ impl Services {
     }
 
     /// Unknown login names fail like known ones: the same hashing work, and a lockout after the
-    /// same number of attempts (kept in memory).
+    /// same number of attempts (counted in memory).
     async fn unknown_login_failure(&self, name: &str) -> Result<()> {
         let key = name.to_lowercase();
-        let now = self.now();
-        let (failed, locked_until) = self.inner.login_failures.get(&key).unwrap_or((0, None));
-        if let Some(until) = locked_until
-            && until > now
-        {
-            let secs = (until.0 - now.0).num_seconds().max(1);
-            return Err(Error::RateLimited {
-                retry_after: Duration::from_secs(secs as u64),
-            });
-        }
+        self.inner.unknown_logins.check(&key, self.now())?;
         self.hasher().verify_dummy(name).await;
-        let failed = failed + 1;
-        let locked = (failed >= super::human::LOCKOUT_AFTER).then(|| {
-            let doublings = u32::try_from(failed - super::human::LOCKOUT_AFTER)
-                .unwrap_or(u32::MAX)
-                .min(10);
-            now.plus(chrono::Duration::seconds(
-                (super::human::LOCKOUT_FIRST_SECS << doublings).min(super::human::LOCKOUT_MAX_SECS),
-            ))
-        });
-        self.inner.login_failures.insert(key, (failed, locked));
+        self.proof_failed(None);
+        let _ = self.inner.unknown_logins.fail(&key, self.now());
         Ok(())
     }
 
     /// Exchanges a refresh token for a new pair; the used one is gone (rotation).
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair> {
+        self.guard_proof(None)?;
+        let result = self.refresh_unguarded(refresh_token).await;
+        if matches!(result, Err(Error::Unauthenticated)) {
+            self.proof_failed(None);
+        }
+        result
+    }
+
+    async fn refresh_unguarded(&self, refresh_token: &str) -> Result<TokenPair> {
         if refresh_token.is_empty() || refresh_token.len() > 512 {
             return Err(bad_credentials());
         }

@@ -44,6 +44,15 @@ fn audit(user: &User, event: &str, actor: Actor, fields: &[&str], now: Timestamp
 impl Services {
     /// The invitation behind a link, if it can still be accepted (else [`Error::Gone`]).
     pub async fn open_invitation(&self, token: &str) -> Result<(Invitation, User)> {
+        self.guard_proof(None)?;
+        let result = self.open_invitation_unguarded(token).await;
+        if matches!(result, Err(Error::Gone(_))) {
+            self.proof_failed(None);
+        }
+        result
+    }
+
+    async fn open_invitation_unguarded(&self, token: &str) -> Result<(Invitation, User)> {
         let gone = Error::Gone(Entity::Invitation);
         if UuidToken::parse(token).is_err() {
             return Err(gone);
@@ -145,6 +154,22 @@ impl Services {
     /// Checks a verification code of the user's current email address or phone number and marks
     /// it verified. A code is single use, expires, and dies after [`MAX_CODE_ATTEMPTS`] wrong tries.
     pub async fn verify_code(
+        &self,
+        id: UserId,
+        purpose: CodePurpose,
+        code: &str,
+    ) -> Result<Verified> {
+        self.guard_proof(Some(id))?;
+        let result = self.verify_code_unguarded(id, purpose, code).await;
+        match &result {
+            Ok(_) => self.code_succeeded(id),
+            Err(Error::Invalid(_)) => self.proof_failed(Some(id)),
+            Err(_) => {}
+        }
+        result
+    }
+
+    async fn verify_code_unguarded(
         &self,
         id: UserId,
         purpose: CodePurpose,
@@ -379,6 +404,15 @@ impl Services {
 
     /// The pending change behind a confirmation link, if it can still be confirmed.
     pub async fn open_email_change(&self, token: &str) -> Result<(User, Email)> {
+        self.guard_proof(None)?;
+        let result = self.open_email_change_unguarded(token).await;
+        if matches!(result, Err(Error::Gone(_))) {
+            self.proof_failed(None);
+        }
+        result
+    }
+
+    async fn open_email_change_unguarded(&self, token: &str) -> Result<(User, Email)> {
         let gone = || Error::Gone(Entity::EmailChange);
         let row = self
             .store()

@@ -551,7 +551,82 @@ async fn crlf_files_and_row_numbers(app: TestApp) {
     );
 }
 
+async fn stored_user(app: &TestApp, id: i64) -> usher_core::model::User {
+    app.services()
+        .store()
+        .user(usher_core::types::UserId(id))
+        .await
+        .expect("read user")
+        .expect("user")
+}
+
+/// `passwordHash` (a usher extension): a bcrypt hash made by another tool is stored as given, the
+/// user can log in with its password, and the stored hash becomes argon2id at that login; an
+/// unsupported hash is a row problem and that row is not imported.
+async fn imported_password_hashes(app: TestApp) {
+    let (org, admin) = org_with_admin(&app, "acme").await;
+    // python bcrypt 5.0.0 (crates/core/src/password/testdata/vectors.txt).
+    let bcrypt = "$2b$10$DvRtqccYQXvaNF9YMKtS1ey5O6Tq0QJjDO.epnBbbpDbR12T0OuzG";
+    let csv = format!(
+        "emailAddress,externalId,passwordHash\n\
+         ivy@example.com,ivy,{bcrypt}\n\
+         jon@example.com,jon,$apr1$abc$def\n"
+    );
+    let r = import(&app, org, &admin, &csv).await;
+    r.expect(200);
+    assert_eq!(
+        r.body,
+        json!([{"message": "password hash not supported: passwordHash", "row": 3}])
+    );
+    assert_eq!(count(&app, org).await, 1);
+    let ivy = by_external_id(&app, &admin, org, "ivy").await;
+    let id = ivy["id"].as_i64().expect("id");
+    let before = stored_user(&app, id).await;
+    assert_eq!(before.password_hash.as_deref(), Some(bcrypt));
+    assert_eq!(before.state, usher_core::model::UserState::Active);
+
+    let wrong = app
+        .send(
+            Method::POST,
+            "/api/v1/login",
+            None,
+            Some(&json!({"username": "ivy@example.com", "password": "wrong horse"})),
+        )
+        .await;
+    wrong.expect(401);
+    let ok = app
+        .send(
+            Method::POST,
+            "/api/v1/login",
+            None,
+            Some(
+                &json!({"username": "ivy@example.com", "password": "correct horse battery staple"}),
+            ),
+        )
+        .await;
+    ok.expect(200);
+    assert!(ok.body["token"].is_string(), "{}", ok.text);
+    let after = stored_user(&app, id).await;
+    let hash = after.password_hash.expect("hash");
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+
+    // A hash in the file replaces the stored one, even the upgraded hash of the same password.
+    let r = import(
+        &app,
+        org,
+        &admin,
+        &format!("externalId,passwordHash\nivy,{bcrypt}\n"),
+    )
+    .await;
+    assert_eq!(r.body, json!([]));
+    assert_eq!(
+        stored_user(&app, id).await.password_hash.as_deref(),
+        Some(bcrypt)
+    );
+}
+
 both_backends!(
+    imported_password_hashes,
     ten_thousand_rows,
     crlf_files_and_row_numbers,
     row_problems_are_reported_and_the_rest_imported,

@@ -375,7 +375,8 @@ async fn sms_webhook_and_phone_codes(backend: Backend) {
         .await
         .bold_error(400, "InvalidInput");
 
-    // Five wrong tries kill the code: the right one no longer works.
+    // Five wrong tries kill the code and make the account wait 60 s before the next try; after
+    // the wait the right code no longer works.
     let id2 = app
         .create_user(
             &admin,
@@ -396,13 +397,23 @@ async fn sms_webhook_and_phone_codes(backend: Backend) {
         .await
         .expect(400);
     }
+    let r = app
+        .post(
+            &format!("/v1/users/{id2}/phone/verify"),
+            &admin,
+            json!({"code": code2}),
+        )
+        .await;
+    r.bold_error(429, "TooManyRequests");
+    assert_eq!(r.headers["retry-after"], "60");
+    app.clock.advance(chrono::Duration::seconds(61));
     app.post(
         &format!("/v1/users/{id2}/phone/verify"),
         &admin,
         json!({"code": code2}),
     )
     .await
-    .expect(400);
+    .bold_error(400, "InvalidInput");
     assert_eq!(
         app.get(&format!("/v2/users/{id2}"), &admin).await.body["phoneNumberVerified"],
         false

@@ -15,5 +15,8 @@ mod bold_users;
 mod browser;
 mod delivery;
 mod headers;
+mod openapi;
 mod operations;
+mod orgo;
 mod sinks;
+mod zitadel;

@@ -686,7 +686,12 @@ async fn log_shows_messages_and_their_links_work(app: TestApp) {
     assert!(link.starts_with(&format!("{base}/invite/")), "{link}");
     // The email and the SMS go out concurrently: read until both are in the log.
     let mut log = String::new();
-    let wanted = [link.as_str(), "SMS (no SMS webhook configured"];
+    // The SMS carries the link too: wait for the email's recipient as well.
+    let wanted = [
+        link.as_str(),
+        "SMS (no SMS webhook configured",
+        "lou@example.com",
+    ];
     tokio::time::timeout(Duration::from_secs(60), async {
         while !wanted.iter().all(|w| log.contains(w)) {
             let mut line = String::new();
