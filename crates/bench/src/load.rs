@@ -124,14 +124,38 @@ pub fn http_client(concurrency: usize) -> HttpClient {
         .build(connector)
 }
 
+static ERRORS_SHOWN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Prints the first few failures of the run, so that errors in the report have a cause.
+pub fn show_error(what: &str) {
+    if ERRORS_SHOWN.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < 8 {
+        eprintln!("   (error) {what}");
+    }
+}
+
 /// Sends one HTTP request and reads the whole answer; true for a 2xx.
 pub async fn send(client: &HttpClient, req: Request<Full<Bytes>>) -> bool {
+    let target = format!("{} {}", req.method(), req.uri());
     match client.request(req).await {
         Ok(res) => {
-            let ok = res.status().is_success();
-            let _ = res.into_body().collect().await;
-            ok
+            let status = res.status();
+            let body = res
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            if !status.is_success() {
+                show_error(&format!(
+                    "{target}: {status} {}",
+                    String::from_utf8_lossy(&body[..body.len().min(200)])
+                ));
+            }
+            status.is_success()
         }
-        Err(_) => false,
+        Err(e) => {
+            show_error(&format!("{target}: {e}"));
+            false
+        }
     }
 }

@@ -58,6 +58,21 @@ enum Cmd {
         /// Where the charts go.
         #[arg(long, default_value = "docs/bench")]
         charts: PathBuf,
+        /// Only these scenarios, comma-separated (for profiling; the report needs them all).
+        #[arg(long, value_delimiter = ',')]
+        scenarios: Vec<String>,
+    },
+    /// GETs one URL for a while (for profiling a single path).
+    Load {
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 5)]
+        duration: u64,
+        /// Sent as `Authorization: Bearer …`.
+        #[arg(long)]
+        token: Option<String>,
     },
     /// The SQLite reference: one `UPDATE` or `SELECT` per request through rusqlite.
     RefSqlite {
@@ -102,6 +117,7 @@ fn main() -> std::process::ExitCode {
                 work_dir,
                 out,
                 charts,
+                scenarios,
             } => {
                 std::fs::create_dir_all(&work_dir)
                     .map_err(|e| format!("{}: {e}", work_dir.display()))?;
@@ -117,6 +133,7 @@ fn main() -> std::process::ExitCode {
                     concurrency,
                     pg_url,
                     work_dir,
+                    scenarios,
                 };
                 let mut results = Vec::new();
                 for backend in &backends {
@@ -124,6 +141,20 @@ fn main() -> std::process::ExitCode {
                 }
                 report::write(&settings, &results, &out, &charts)?;
                 eprintln!("wrote {} and charts in {}", out.display(), charts.display());
+                Ok(())
+            }
+            Cmd::Load {
+                url,
+                concurrency,
+                duration,
+                token,
+            } => {
+                let stats =
+                    run::load_url(url, concurrency, Duration::from_secs(duration), token).await;
+                println!(
+                    "{:.0} req/s  p50 {:.2} ms  p99 {:.2} ms  errors {}",
+                    stats.rps, stats.p50_ms, stats.p99_ms, stats.errors
+                );
                 Ok(())
             }
             Cmd::RefSqlite { db, listen } => refs::serve_sqlite(db, listen).await,

@@ -27,6 +27,8 @@ pub struct Settings {
     pub concurrency: Vec<usize>,
     pub pg_url: String,
     pub work_dir: PathBuf,
+    /// Only these scenarios (all when empty).
+    pub scenarios: Vec<String>,
 }
 
 /// Everything one backend's run measured.
@@ -263,17 +265,25 @@ pub const SCENARIOS: &[&str] = &[
     "password_change",
 ];
 
-async fn run_http_scenario(s: &Settings, base: &str, name: &str, c: usize) -> Stats {
+async fn run_http_scenario(
+    s: &Settings,
+    ids: &Arc<Vec<i64>>,
+    base: &str,
+    name: &str,
+    c: usize,
+) -> Stats {
     let client = load::http_client(c);
     let base = Arc::new(base.to_owned());
     let users = s.users;
+    let ids = ids.clone();
     let name = name.to_owned();
     load::drive(c, s.warmup, s.duration, move |mut rng| {
         let client = client.clone();
         let base = base.clone();
         let name = name.clone();
+        let ids = ids.clone();
         async move {
-            let id = rng.id(users);
+            let id = ids[(rng.next() % ids.len() as u64) as usize];
             let req = match name.as_str() {
                 "bold_update" => authed("PUT", format!("{base}/v2/users/{id}"), Some(format!("{{\"firstName\":\"F{}\"}}", rng.next() % 1_000_000)), "application/json"),
                 "zitadel_connect_update" => authed(
@@ -312,7 +322,12 @@ async fn run_http_scenario(s: &Settings, base: &str, name: &str, c: usize) -> St
     .await
 }
 
-async fn run_grpc_scenario(s: &Settings, addr: SocketAddr, c: usize) -> Result<Stats, String> {
+async fn run_grpc_scenario(
+    s: &Settings,
+    ids: &Arc<Vec<i64>>,
+    addr: SocketAddr,
+    c: usize,
+) -> Result<Stats, String> {
     use connectrpc::Protocol;
     use connectrpc::client::{ClientConfig, Http2Connection};
     let uri: hyper::Uri = format!("http://{addr}")
@@ -321,16 +336,17 @@ async fn run_grpc_scenario(s: &Settings, addr: SocketAddr, c: usize) -> Result<S
     let conn = Http2Connection::connect_plaintext(uri.clone())
         .await
         .map_err(|e| format!("{e:?}"))?
-        .shared(c.clamp(1, 16));
+        .shared(1024);
     let config = ClientConfig::new(uri)
         .with_protocol(Protocol::Grpc)
         .with_default_header("authorization", format!("Bearer {TOKEN}"));
     let client = z::UserServiceClient::new(conn, config);
-    let users = s.users;
+    let ids = ids.clone();
     Ok(load::drive(c, s.warmup, s.duration, move |mut rng| {
         let client = client.clone();
+        let ids = ids.clone();
         async move {
-            let id = rng.id(users);
+            let id = ids[(rng.next() % ids.len() as u64) as usize];
             let req = z::UpdateHumanUserRequest {
                 user_id: id.to_string(),
                 profile: z::SetHumanProfile {
@@ -341,7 +357,13 @@ async fn run_grpc_scenario(s: &Settings, addr: SocketAddr, c: usize) -> Result<S
                 .into(),
                 ..Default::default()
             };
-            let ok = client.update_human_user(req).await.is_ok();
+            let ok = match client.update_human_user(req).await {
+                Ok(_) => true,
+                Err(e) => {
+                    load::show_error(&format!("gRPC UpdateHumanUser: {e:?}"));
+                    false
+                }
+            };
             (rng, ok)
         }
     })
@@ -367,6 +389,34 @@ async fn create_pg_database(admin_url: &str, name: &str) -> Result<String, Strin
     Ok(format!("{base}/{name}"))
 }
 
+/// The ids of the seeded users (the import does not promise consecutive ids).
+async fn user_ids(
+    backend: &str,
+    database_url: &str,
+    sqlite_path: &Path,
+) -> Result<Vec<i64>, String> {
+    const QUERY: &str =
+        "SELECT id FROM users WHERE organization_id = 1 AND external_id LIKE 'ext-%' ORDER BY id";
+    if backend == "sqlite" {
+        let conn = rusqlite::Connection::open(sqlite_path).map_err(|e| e.to_string())?;
+        let mut st = conn.prepare(QUERY).map_err(|e| e.to_string())?;
+        let ids = st
+            .query_map([], |r| r.get::<_, i64>(0))
+            .map_err(|e| e.to_string())?;
+        ids.collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())
+    } else {
+        let (client, conn) = tokio_postgres::connect(database_url, tokio_postgres::NoTls)
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let rows = client.query(QUERY, &[]).await.map_err(|e| e.to_string())?;
+        Ok(rows.iter().map(|r| r.get::<_, i64>(0)).collect())
+    }
+}
+
 pub async fn run_backend(s: &Settings, backend: &str) -> Result<BackendResult, String> {
     eprintln!("== {backend}: seeding {} users", s.users);
     let sqlite_path = s.work_dir.join(format!("{backend}.db"));
@@ -389,6 +439,14 @@ pub async fn run_backend(s: &Settings, backend: &str) -> Result<BackendResult, S
     result.import_secs = import(&client, &server.base, s.users).await?;
     eprintln!("   import: {:.1} s", result.import_secs);
     server.stop().await;
+    let ids = Arc::new(user_ids(backend, &database_url, &sqlite_path).await?);
+    if ids.len() as u64 != s.users {
+        return Err(format!(
+            "expected {} users after the import, found {}",
+            s.users,
+            ids.len()
+        ));
+    }
 
     // Start to ready on the existing, seeded database.
     let (server, ready) = start_usher(s, &database_url).await?;
@@ -414,16 +472,13 @@ pub async fn run_backend(s: &Settings, backend: &str) -> Result<BackendResult, S
     };
     for &c in &s.concurrency {
         for name in SCENARIOS {
+            if !s.scenarios.is_empty() && !s.scenarios.iter().any(|x| x == name) {
+                continue;
+            }
             let stats = if *name == "zitadel_grpc_update" {
-                run_grpc_scenario(s, server.addr, c).await?
+                run_grpc_scenario(s, &ids, server.addr, c).await?
             } else {
-                // Password hashing is slow by design: fewer workers than the rest.
-                let c = if *name == "password_change" {
-                    c.min(8)
-                } else {
-                    c
-                };
-                run_http_scenario(s, &server.base, name, c).await
+                run_http_scenario(s, &ids, &server.base, name, c).await
             };
             eprintln!(
                 "   usher {name:<24} c={c:<3} {:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {}",
@@ -434,8 +489,8 @@ pub async fn run_backend(s: &Settings, backend: &str) -> Result<BackendResult, S
     }
     // Reads while password hashing saturates the CPU.
     let (reads, _) = tokio::join!(
-        run_http_scenario(s, &server.base, "get_user", 8),
-        run_http_scenario(s, &server.base, "password_change", 8),
+        run_http_scenario(s, &ids, &server.base, "get_user", 8),
+        run_http_scenario(s, &ids, &server.base, "password_change", 8),
     );
     eprintln!(
         "   usher get_user while hashing: p99 {:.2} ms",
@@ -449,7 +504,7 @@ pub async fn run_backend(s: &Settings, backend: &str) -> Result<BackendResult, S
     let reference = start_reference(backend, &database_url, &sqlite_path).await?;
     for &c in &s.concurrency {
         for name in ["ref_update", "ref_select"] {
-            let stats = run_http_scenario(s, &reference.base, name, c).await;
+            let stats = run_http_scenario(s, &ids, &reference.base, name, c).await;
             eprintln!(
                 "   ref   {name:<24} c={c:<3} {:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {}",
                 stats.rps, stats.p50_ms, stats.p99_ms, stats.errors
@@ -459,4 +514,29 @@ pub async fn run_backend(s: &Settings, backend: &str) -> Result<BackendResult, S
     }
     reference.stop().await;
     Ok(result)
+}
+
+/// GETs `url` from `c` workers for `duration` (the `load` command).
+pub async fn load_url(url: String, c: usize, duration: Duration, token: Option<String>) -> Stats {
+    let client = load::http_client(c);
+    let url = Arc::new(url);
+    let token = Arc::new(token);
+    load::drive(c, Duration::from_secs(1), duration, move |rng| {
+        let client = client.clone();
+        let url = url.clone();
+        let token = token.clone();
+        async move {
+            let mut b = Request::get(url.as_str());
+            if let Some(t) = token.as_ref() {
+                b = b.header("authorization", format!("Bearer {t}"));
+            }
+            let ok = load::send(
+                &client,
+                b.body(Full::new(Bytes::new())).expect("a valid request"),
+            )
+            .await;
+            (rng, ok)
+        }
+    })
+    .await
 }

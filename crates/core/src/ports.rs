@@ -284,6 +284,14 @@ pub trait Store: Send + Sync + 'static {
     async fn organizations(&self) -> Result<Vec<Organization>>;
 
     async fn user(&self, id: UserId) -> Result<Option<User>>;
+    /// A user with its invitation, read together (one query where the store can).
+    async fn user_with_invitation(&self, id: UserId) -> Result<Option<(User, Option<Invitation>)>> {
+        let Some(user) = self.user(id).await? else {
+            return Ok(None);
+        };
+        let invitation = self.invitation(id).await?;
+        Ok(Some((user, invitation)))
+    }
     async fn user_by_username(&self, username: &str) -> Result<Option<User>>;
     async fn find_user(&self, org: OrgId, key: UserKey<'_>) -> Result<Option<UserId>>;
     async fn users(&self, q: &UserQuery) -> Result<Vec<User>>;

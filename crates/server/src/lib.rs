@@ -6,6 +6,7 @@ pub mod config;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -112,7 +113,13 @@ pub async fn start(config: &Config, clock: SharedClock) -> Result<Running, Strin
     let mut stop = rx.clone();
     let server = tokio::spawn(
         axum::serve(
-            listener,
+            // Without TCP_NODELAY the frames of an HTTP/2 answer (headers, data, trailers) wait
+            // for the client's delayed ACK: ~40 ms per gRPC call.
+            listener.tap_io(|tcp| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+                }
+            }),
             app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
         )
         .with_graceful_shutdown(async move {

@@ -9,6 +9,9 @@ use usher_core::service::{CoreConfig, KeyDraft, Services};
 use usher_core::types::{OrgId, UserId};
 use usher_server::config::{Config, FileConfig, Overrides};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "usher",

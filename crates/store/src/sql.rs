@@ -28,6 +28,28 @@ pub(crate) const USER_COLUMNS: &str = "id, organization_id, username, first_name
     sequence, created_at, modified_at, password_changed_at, failed_password_attempts, \
     password_locked_until";
 
+/// A user and its invitation in one row: the user's columns, then the invitation's (all NULL
+/// without one).
+pub(crate) static USER_WITH_INVITATION: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| {
+        let inv = INVITATION_COLUMNS
+            .split(", ")
+            .map(|c| format!("i.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "SELECT {}, {inv} FROM users u LEFT JOIN invitations i ON i.user_id = u.id \
+         WHERE u.id = ?1",
+            user_columns_aliased()
+        )
+    });
+
+/// The columns of an invitation row, in the order the row readers expect.
+pub(crate) const INVITATION_COLUMNS: &str = "user_id, token, expires_at, language, email, phone, sent_email, sent_sms, accepted_at, created_at";
+
+/// The number of columns in [`USER_COLUMNS`].
+pub(crate) const USER_COLUMN_COUNT: usize = 38;
+
 /// Written with SQLite placeholders; [`pg`] turns them into PostgreSQL ones.
 pub(crate) const INSERT_USER: &str = "INSERT INTO users (id, organization_id, username, first_name, \
     last_name, nick_name, display_name, preferred_language, gender, email, email_verified, \
@@ -392,5 +414,16 @@ mod tests {
         let mut s = Sql::new(Dialect::Sqlite);
         user_filter(&mut s, &UserFilter::Or(vec![]));
         assert_eq!(s.text, "1=0");
+    }
+}
+
+#[cfg(test)]
+mod column_tests {
+    use super::*;
+
+    #[test]
+    fn user_column_count_is_right() {
+        assert_eq!(USER_COLUMNS.split(", ").count(), USER_COLUMN_COUNT);
+        assert!(USER_WITH_INVITATION.contains("i.created_at FROM users u LEFT JOIN"));
     }
 }

@@ -1392,9 +1392,25 @@ async fn invitations(store: Arc<dyn Store>) {
     let w = new_user(&store, org.id, |_| {}).await;
 
     assert_eq!(store.invitation(u.id).await.unwrap(), None);
+    assert_eq!(
+        store.user_with_invitation(u.id).await.unwrap(),
+        Some((u.clone(), None))
+    );
     let first = invitation(u.id, 100);
     commit_ok(&store, vec![Change::PutInvitation(first.clone())]).await;
     assert_eq!(store.invitation(u.id).await.unwrap(), Some(first.clone()));
+    // Read together: the same user and invitation as read apart.
+    assert_eq!(
+        store.user_with_invitation(u.id).await.unwrap(),
+        Some((u.clone(), Some(first.clone())))
+    );
+    assert_eq!(
+        store
+            .user_with_invitation(UserId(u.id.0 + 1_000_000))
+            .await
+            .unwrap(),
+        None
+    );
     assert_eq!(
         store.invitation_by_token(&first.token).await.unwrap(),
         Some(first.clone())

@@ -581,8 +581,12 @@ impl Services {
     }
 
     pub async fn get_user(&self, p: &Principal, id: UserId) -> Result<UserView> {
-        let (user, _) = self.visible_user(p, id).await?;
-        let invitation = self.store().invitation(id).await?;
+        let (user, invitation) = self
+            .store()
+            .user_with_invitation(id)
+            .await?
+            .ok_or(Error::NotFound(Entity::User))?;
+        rights::see_user(self.store(), p, &user).await?;
         Ok(UserView { user, invitation })
     }
 

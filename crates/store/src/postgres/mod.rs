@@ -135,6 +135,8 @@ impl PgStore {
     }
 }
 
+static USER_WITH_INVITATION_PG: LazyLock<String> =
+    LazyLock::new(|| sql::pg(&sql::USER_WITH_INVITATION));
 static INSERT_USER_PG: LazyLock<String> = LazyLock::new(|| sql::pg(sql::INSERT_USER));
 static UPDATE_USER_PG: LazyLock<String> = LazyLock::new(|| sql::pg(sql::UPDATE_USER));
 const INSERT_ORGANIZATION: &str =
@@ -664,6 +666,13 @@ impl Store for PgStore {
         let s = sql::users_count(Dialect::Postgres, filter);
         let rows = self.query_sql(&s).await?;
         Ok(rows.first().map(|r| r.get::<_, i64>(0)).unwrap_or(0).max(0) as u64)
+    }
+
+    async fn user_with_invitation(&self, id: UserId) -> Result<Option<(User, Option<Invitation>)>> {
+        Ok(self
+            .query_opt(&USER_WITH_INVITATION_PG, &[&id.0])
+            .await?
+            .map(|r| rows::user_with_invitation(&r)))
     }
 
     async fn invitation(&self, user: UserId) -> Result<Option<Invitation>> {

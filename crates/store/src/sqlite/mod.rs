@@ -33,6 +33,45 @@ mod embedded {
 const PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;";
 
+/// On the write connection only: no automatic checkpoints (the checkpoint thread runs them), and
+/// a WAL file trimmed back to 64 MiB after it restarts.
+const WRITER_PRAGMAS: &str = "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;";
+
+/// WAL frames (pages) after which the checkpoint thread makes the WAL start over with a `RESTART`
+/// checkpoint, which waits for the writer: 131,072 pages of 4 KiB, a 512 MiB WAL.
+const WAL_RESTART_FRAMES: i64 = 131_072;
+
+/// Copies committed pages from the WAL into the database after commits, off the writer's path.
+///
+/// SQLite's own automatic checkpoint runs inside the commit that crosses 1,000 WAL pages, so that
+/// writer (and every request waiting on it) waits for the copy and its fsync. Here a `PASSIVE`
+/// checkpoint runs at most every 50 ms while commits happen, beside the writer. A passive
+/// checkpoint never makes the WAL start over while the writer is busy, so under a write load that
+/// never pauses the WAL grows; at [`WAL_RESTART_FRAMES`] one `RESTART` checkpoint (just after a
+/// passive one, so little is left to copy) waits for the writer and lets the WAL start over. Ends,
+/// after a last checkpoint, when the writer has stopped.
+fn checkpointer(conn: Connection, commits: mpsc::Receiver<()>) {
+    let checkpoint = |mode: &str| {
+        conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+            Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+        })
+    };
+    while commits.recv().is_ok() {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        while commits.try_recv().is_ok() {}
+        match checkpoint("PASSIVE") {
+            Ok((log, _)) if log >= WAL_RESTART_FRAMES => {
+                if let Err(e) = checkpoint("RESTART") {
+                    tracing::warn!(error = %e, "sqlite restart checkpoint failed");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "sqlite checkpoint failed"),
+        }
+    }
+    let _ = checkpoint("PASSIVE");
+}
+
 /// Replaces SQLite's built-in `lower()`, which folds ASCII letters only, with Rust's Unicode
 /// `to_lowercase` on every connection of the store. The queries and the unique index on
 /// `lower(username)` compare it with values the core lower-cases in Rust (usernames, searches,
@@ -143,10 +182,22 @@ impl SqliteStore {
             Self::migrate_conn(&mut conn)?;
         }
         let next_ids = Self::id_maxima(&conn).map_err(sqlite_err)?;
+        // Checkpoints run on their own thread and connection, so a commit never waits for one.
+        conn.execute_batch(WRITER_PRAGMAS).map_err(sqlite_err)?;
+        conn.set_prepared_statement_cache_capacity(256);
+        let checkpoints = Connection::open(&path).map_err(sqlite_err)?;
+        checkpoints.execute_batch(PRAGMAS).map_err(sqlite_err)?;
+        let (committed, commits) = mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("usher-sqlite-checkpoint".to_owned())
+            .spawn(move || checkpointer(checkpoints, commits))
+            .map_err(|e| {
+                OpenError::Migration(format!("cannot start the checkpoint thread: {e}"))
+            })?;
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("usher-sqlite-writer".to_owned())
-            .spawn(move || writer::run(conn, rx))
+            .spawn(move || writer::run(conn, rx, committed))
             .map_err(|e| OpenError::Migration(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
             writer: tx,
@@ -290,6 +341,14 @@ impl Store for SqliteStore {
             ))?
             .query_row(params![id.0], rows::user)
             .optional()
+        })
+    }
+
+    async fn user_with_invitation(&self, id: UserId) -> Result<Option<(User, Option<Invitation>)>> {
+        self.readers.with(|c| {
+            c.prepare_cached(&sql::USER_WITH_INVITATION)?
+                .query_row(params![id.0], rows::user_with_invitation)
+                .optional()
         })
     }
 

@@ -62,21 +62,37 @@ pub(super) fn user_offset(r: &Row<'_>, o: usize) -> rusqlite::Result<User> {
     })
 }
 
-pub(super) const INVITATION_COLUMNS: &str = "user_id, token, expires_at, language, email, phone, sent_email, sent_sms, accepted_at, created_at";
+pub(super) use crate::sql::INVITATION_COLUMNS;
 
 pub(super) fn invitation(r: &Row<'_>) -> rusqlite::Result<Invitation> {
+    invitation_offset(r, 0)
+}
+
+/// An invitation whose columns start at index `o` of the row.
+pub(super) fn invitation_offset(r: &Row<'_>, o: usize) -> rusqlite::Result<Invitation> {
     Ok(Invitation {
-        user_id: UserId(r.get(0)?),
-        token: r.get(1)?,
-        expires_at: ts(r.get(2)?),
-        language: Language::parse(&r.get::<_, String>(3)?).unwrap_or(Language::En),
-        email: r.get::<_, Option<String>>(4)?.map(Email::from_trusted),
-        phone: r.get::<_, Option<String>>(5)?.map(Phone::from_trusted),
-        sent_email: r.get(6)?,
-        sent_sms: r.get(7)?,
-        accepted_at: r.get::<_, Option<i64>>(8)?.map(ts),
-        created_at: ts(r.get(9)?),
+        user_id: UserId(r.get(o)?),
+        token: r.get(o + 1)?,
+        expires_at: ts(r.get(o + 2)?),
+        language: Language::parse(&r.get::<_, String>(o + 3)?).unwrap_or(Language::En),
+        email: r.get::<_, Option<String>>(o + 4)?.map(Email::from_trusted),
+        phone: r.get::<_, Option<String>>(o + 5)?.map(Phone::from_trusted),
+        sent_email: r.get(o + 6)?,
+        sent_sms: r.get(o + 7)?,
+        accepted_at: r.get::<_, Option<i64>>(o + 8)?.map(ts),
+        created_at: ts(r.get(o + 9)?),
     })
+}
+
+/// A user and, when the joined columns are not NULL, its invitation.
+pub(super) fn user_with_invitation(r: &Row<'_>) -> rusqlite::Result<(User, Option<Invitation>)> {
+    let user = user_offset(r, 0)?;
+    let o = crate::sql::USER_COLUMN_COUNT;
+    let invitation = match r.get::<_, Option<i64>>(o)? {
+        Some(_) => Some(invitation_offset(r, o)?),
+        None => None,
+    };
+    Ok((user, invitation))
 }
 
 pub(super) fn group(r: &Row<'_>) -> rusqlite::Result<UserGroup> {

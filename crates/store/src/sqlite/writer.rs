@@ -5,7 +5,9 @@
 
 use std::sync::mpsc::{Receiver, TryRecvError};
 
-use rusqlite::{Connection, params};
+use std::sync::LazyLock;
+
+use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 use usher_core::error::{Error, Result};
 use usher_core::ports::{Change, ChangeSet, OutboxRecord};
@@ -46,7 +48,11 @@ impl Outcome {
 /// Change sets committed in one transaction, at most.
 const MAX_BATCH: usize = 512;
 
-pub(super) fn run(mut conn: Connection, rx: Receiver<Job>) {
+pub(super) fn run(
+    mut conn: Connection,
+    rx: Receiver<Job>,
+    committed: std::sync::mpsc::SyncSender<()>,
+) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -56,6 +62,8 @@ pub(super) fn run(mut conn: Connection, rx: Receiver<Job>) {
             }
         }
         let results = commit_batch(&mut conn, &batch);
+        // Wake the checkpointer (a signal is already pending when this fails).
+        let _ = committed.try_send(());
         for (job, result) in batch.into_iter().zip(results) {
             // The caller may have gone away (request cancelled); its change is committed anyway.
             match (job, result) {
@@ -99,7 +107,10 @@ fn commit_batch(conn: &mut Connection, batch: &[Job]) -> Vec<Outcome> {
     }
     let mut results = Vec::with_capacity(batch.len());
     for job in batch {
-        if let Err(e) = conn.execute_batch("SAVEPOINT cs") {
+        if let Err(e) = conn
+            .prepare_cached("SAVEPOINT cs")
+            .and_then(|mut st| st.execute([]))
+        {
             results.push(failed(job, map_err(e)));
             continue;
         }
@@ -113,8 +124,11 @@ fn commit_batch(conn: &mut Connection, batch: &[Job]) -> Vec<Outcome> {
             } => Outcome::Claimed(claim(conn, *now, *lease_until, *limit).map_err(map_err)),
         };
         if outcome.is_ok() {
-            match conn.execute_batch("RELEASE cs") {
-                Ok(()) => results.push(outcome),
+            match conn
+                .prepare_cached("RELEASE cs")
+                .and_then(|mut st| st.execute([]))
+            {
+                Ok(_) => results.push(outcome),
                 Err(e) => results.push(failed(job, map_err(e))),
             }
         } else {
@@ -225,6 +239,79 @@ fn user_params(u: &usher_core::model::User) -> Vec<Box<dyn rusqlite::ToSql + '_>
     ]
 }
 
+/// The `SET` columns of [`UPDATE_USER`], in parameter order (`?2` … `?39`).
+static UPDATE_COLUMNS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    let set = UPDATE_USER
+        .split(" SET ")
+        .nth(1)
+        .and_then(|rest| rest.split(" WHERE ").next())
+        .unwrap_or("");
+    set.split(',')
+        .filter_map(|a| a.split('=').next())
+        .map(str::trim)
+        .collect()
+});
+
+/// The stored values of those columns, to compare with the new ones.
+static CURRENT_USER_VALUES: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM users WHERE id = ?1",
+        UPDATE_COLUMNS.join(", ")
+    )
+});
+
+/// Updates a user where the sequence is still the expected one, writing only the columns whose
+/// value changed: SQLite maintains an index only when the `UPDATE` names one of its columns, so a
+/// new first name touches the row and one index rather than all of them.
+fn update_user(
+    conn: &Connection,
+    user: &usher_core::model::User,
+    expected_sequence: i64,
+) -> std::result::Result<(), Step> {
+    use rusqlite::types::{Value, ValueRef};
+    let mut p = user_params(user);
+    p.push(Box::new(expected_sequence));
+    let current: Option<Vec<Value>> = conn
+        .prepare_cached(&CURRENT_USER_VALUES)?
+        .query_row(params![user.id.0], |r| {
+            (0..UPDATE_COLUMNS.len())
+                .map(|i| r.get::<_, Value>(i))
+                .collect()
+        })
+        .optional()?;
+    let Some(current) = current else {
+        return Err(Step::Core(Error::Conflict));
+    };
+    let mut set = String::new();
+    for (i, (column, stored)) in UPDATE_COLUMNS.iter().zip(&current).enumerate() {
+        // Parameter `?{i + 2}` is `p[i + 1]`.
+        let out = p[i + 1].to_sql()?;
+        let new = match &out {
+            rusqlite::types::ToSqlOutput::Borrowed(v) => *v,
+            rusqlite::types::ToSqlOutput::Owned(v) => ValueRef::from(v),
+            _ => return Err(Step::Db(rusqlite::Error::InvalidQuery)),
+        };
+        if new != ValueRef::from(stored) {
+            if !set.is_empty() {
+                set.push_str(", ");
+            }
+            set.push_str(&format!("{column} = ?{}", i + 2));
+        }
+    }
+    if set.is_empty() {
+        // Nothing changed (not even the sequence): only check the sequence.
+        set.push_str("sequence = sequence");
+    }
+    let sql = format!("UPDATE users SET {set} WHERE id = ?1 AND sequence = ?40");
+    let n = conn
+        .prepare_cached(&sql)?
+        .execute(rusqlite::params_from_iter(p.iter().map(|b| b.as_ref())))?;
+    if n == 0 {
+        return Err(Step::Core(Error::Conflict));
+    }
+    Ok(())
+}
+
 fn apply_one(conn: &Connection, c: &Change) -> std::result::Result<(), Step> {
     match c {
         Change::InsertOrganization(o) => {
@@ -241,16 +328,7 @@ fn apply_one(conn: &Connection, c: &Change) -> std::result::Result<(), Step> {
         Change::UpdateUser {
             user,
             expected_sequence,
-        } => {
-            let mut p = user_params(user);
-            p.push(Box::new(*expected_sequence));
-            let n = conn
-                .prepare_cached(UPDATE_USER)?
-                .execute(rusqlite::params_from_iter(p.iter().map(|b| b.as_ref())))?;
-            if n == 0 {
-                return Err(Step::Core(Error::Conflict));
-            }
-        }
+        } => update_user(conn, user, *expected_sequence)?,
         Change::DeleteUser(id) => {
             // Memberships, invitation, codes and keys go by ON DELETE CASCADE.
             conn.prepare_cached("DELETE FROM users WHERE id = ?1")?
@@ -485,4 +563,22 @@ fn apply_one(conn: &Connection, c: &Change) -> std::result::Result<(), Step> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn update_columns_are_in_parameter_order() {
+        assert_eq!(UPDATE_COLUMNS.len(), 38);
+        for (i, c) in UPDATE_COLUMNS.iter().enumerate() {
+            assert!(
+                UPDATE_USER.contains(&format!("{c} = ?{},", i + 2))
+                    || UPDATE_USER.contains(&format!("{c} = ?{} ", i + 2)),
+                "{c} is not ?{}",
+                i + 2
+            );
+        }
+    }
 }
