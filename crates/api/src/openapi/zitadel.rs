@@ -595,6 +595,8 @@ fn rpc_operation(d: &Descriptors) -> Value {
                 "application/grpc-web+proto": binary.clone(),
                 "application/grpc-web-text": binary,
             }},
+            "415": {"description": "No or an unsupported `Content-Type` (no body; connect-go \
+                answers the same)"},
             "default": {"description": "A Connect error (HTTP status from the code)",
                 "content": {"application/json": {"schema": schema_ref("ZitadelConnectError")}}},
         },

@@ -64,6 +64,16 @@ impl ZError {
         )
     }
 
+    /// A request body over the limit: `resource_exhausted`, like grpc-go, connect-go and
+    /// grpc-gateway answer a message that is too large.
+    pub fn too_large(limit: usize) -> Self {
+        Self::new(
+            ErrorCode::ResourceExhausted,
+            "REQUEST-TOO-LARGE",
+            format!("The request body is larger than {limit} bytes"),
+        )
+    }
+
     pub fn unimplemented(call: &str) -> Self {
         Self::new(
             ErrorCode::Unimplemented,

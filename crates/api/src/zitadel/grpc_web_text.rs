@@ -15,17 +15,16 @@ use axum::response::{IntoResponse, Response};
 use base64ct::{Base64, Encoding};
 use tower::Service;
 
-/// Largest text-mode request body (base64), like connectrpc's default message limit.
-const MAX_BODY: usize = 6 * 1024 * 1024;
-
 #[derive(Clone)]
 pub struct GrpcWebText<S> {
     inner: S,
+    /// The largest binary request; its base64 is a third longer.
+    limit: usize,
 }
 
 impl<S> GrpcWebText<S> {
-    pub fn new(inner: S) -> Self {
-        Self { inner }
+    pub fn new(inner: S, limit: usize) -> Self {
+        Self { inner, limit }
     }
 }
 
@@ -89,10 +88,24 @@ where
             let fut = inner.call(req);
             return Box::pin(async move { fut.await.map(|res| res.map(Body::new)) });
         }
+        // Base64 of the binary limit, with room for the padding of chunks and line breaks.
+        let text_limit = self
+            .limit
+            .div_ceil(3)
+            .saturating_mul(4)
+            .saturating_add(4096);
+        let limit = self.limit;
         Box::pin(async move {
             let (mut parts, body) = req.into_parts();
-            let Ok(text) = to_bytes(body, MAX_BODY).await else {
-                return Ok((StatusCode::PAYLOAD_TOO_LARGE, "request too large").into_response());
+            let Ok(text) = to_bytes(body, text_limit).await else {
+                // Answered by the handler in the dialect's shape (see `body_limit`).
+                parts.headers.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/grpc-web+proto"),
+                );
+                parts.headers.remove(header::CONTENT_LENGTH);
+                let body = super::body_limit::mark_too_large(&mut parts, limit);
+                return respond_text(inner.call(Request::from_parts(parts, body)).await?).await;
             };
             let Some(binary) = decode_chunks(&text) else {
                 return Ok((
@@ -109,23 +122,30 @@ where
             let res = inner
                 .call(Request::from_parts(parts, Body::from(binary)))
                 .await?;
-            let (mut parts, body) = res.map(Body::new).into_parts();
-            let Ok(binary) = to_bytes(body, usize::MAX).await else {
-                return Ok(
-                    (StatusCode::INTERNAL_SERVER_ERROR, "response body failed").into_response()
-                );
-            };
-            parts.headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/grpc-web-text+proto"),
-            );
-            parts.headers.remove(header::CONTENT_LENGTH);
-            Ok(Response::from_parts(
-                parts,
-                Body::from(Base64::encode_string(&binary)),
-            ))
+            respond_text(res).await
         })
     }
+}
+
+/// A binary gRPC-Web answer in text mode.
+async fn respond_text<B>(res: axum::http::Response<B>) -> Result<Response, Infallible>
+where
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    let (mut parts, body) = res.map(Body::new).into_parts();
+    let Ok(binary) = to_bytes(body, usize::MAX).await else {
+        return Ok((StatusCode::INTERNAL_SERVER_ERROR, "response body failed").into_response());
+    };
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/grpc-web-text+proto"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Ok(Response::from_parts(
+        parts,
+        Body::from(Base64::encode_string(&binary)),
+    ))
 }
 
 #[cfg(test)]

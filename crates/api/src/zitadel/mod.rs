@@ -4,6 +4,7 @@
 //! `/v2/users/{userId}/email` …) and in full under `/zitadel` (`GET /zitadel/v2/users/{userId}` …).
 //! See `spec/zitadel.md` and `docs/zitadel.md`.
 
+mod body_limit;
 mod calls;
 mod convert;
 mod error;
@@ -90,12 +91,19 @@ pub fn routes(state: &AppState) -> Routes {
         },
     };
     let connect = Arc::new(service).register(connectrpc::Router::new());
-    let rpc = connectrpc::ConnectRpcService::new(connect);
+    // The JSON body limit holds for every protocol. `BodyLimit` answers it in the dialect's shape;
+    // connectrpc's own limits (the same) stay as a backstop, e.g. for decompressed messages.
+    let limit = state.limits.json_body;
+    let rpc = connectrpc::ConnectRpcService::new(connect).with_limits(
+        connectrpc::Limits::default()
+            .with_max_request_body_size(limit)
+            .with_max_message_size(limit),
+    );
     let rpc_routes = Routes::new(Kind::Rpc)
         .service(
             RPC_PATH,
             &[Method::POST],
-            grpc_web_text::GrpcWebText::new(rpc),
+            grpc_web_text::GrpcWebText::new(body_limit::BodyLimit::new(rpc, limit), limit),
         )
         .route_layer(middleware::from_fn(grpc_status_in_trailers));
     Routes::new(Kind::Rest)

@@ -5,7 +5,7 @@
 use std::future::Future;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -31,6 +31,26 @@ fn json_response<T: Serialize>(value: &T) -> Response {
             res
         }
         Err(e) => ZError::from(usher_core::Error::internal(e)).into_rest(),
+    }
+}
+
+/// The request body; one over the JSON body limit is `resource_exhausted` in the gateway's shape.
+struct ZBody(Bytes);
+
+impl FromRequest<AppState> for ZBody {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(req, state)
+            .await
+            .map(ZBody)
+            .map_err(|e| {
+                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    ZError::too_large(state.limits.json_body).into_rest()
+                } else {
+                    ZError::invalid("body", "could not read the request body").into_rest()
+                }
+            })
     }
 }
 
@@ -74,7 +94,7 @@ macro_rules! with_id {
             State(state): State<AppState>,
             Path(id): Path<String>,
             headers: HeaderMap,
-            body: Bytes,
+            ZBody(body): ZBody,
         ) -> Response {
             run(
                 state,
@@ -120,7 +140,7 @@ with_id!(
 async fn add_human_user(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    ZBody(body): ZBody,
 ) -> Response {
     run(
         state,
@@ -132,7 +152,11 @@ async fn add_human_user(
     .await
 }
 
-async fn list_users(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn list_users(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ZBody(body): ZBody,
+) -> Response {
     run(
         state,
         headers,
@@ -150,7 +174,7 @@ macro_rules! state_change {
             State(state): State<AppState>,
             Path(id): Path<String>,
             headers: HeaderMap,
-            body: Bytes,
+            ZBody(body): ZBody,
         ) -> Response {
             run(
                 state,

@@ -8,6 +8,7 @@ use usher_zitadel_proto::connectrpc::{
 };
 use usher_zitadel_proto::zitadel::user::v2::*;
 
+use super::body_limit::TooLarge;
 use super::calls::Calls;
 use super::error::ZError;
 use crate::common::auth::authenticate;
@@ -18,6 +19,9 @@ pub struct UserServiceImpl {
 
 impl UserServiceImpl {
     async fn principal(&self, ctx: &RequestContext) -> Result<Principal, ConnectError> {
+        if let Some(TooLarge(limit)) = ctx.extensions().get::<TooLarge>() {
+            return Err(ZError::too_large(*limit).into_connect());
+        }
         authenticate(&self.calls.state, ctx.headers())
             .await
             .map_err(|e| ZError::from(e).into_connect())

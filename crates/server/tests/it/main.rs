@@ -7,6 +7,7 @@
 #[macro_use]
 mod support;
 
+mod abuse;
 mod bold_groups;
 mod bold_import;
 mod bold_orgs_keys;

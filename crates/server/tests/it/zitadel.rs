@@ -119,7 +119,7 @@ async fn sdk(app: &TestApp, token: &str) -> Sdk {
 }
 
 /// A unary gRPC call of any method with the SDK's message types (for calls made generically).
-async fn grpc<Req, Resp>(
+pub(crate) async fn grpc<Req, Resp>(
     app: &TestApp,
     method: &str,
     token: Option<&str>,
@@ -155,7 +155,7 @@ where
 
 /// Connect unary with JSON, as the Python SDK sends it (optionally with
 /// `Connect-Protocol-Version: 1`, which the Python SDK leaves out).
-async fn connect_json(
+pub(crate) async fn connect_json(
     app: &TestApp,
     method: &str,
     token: Option<&str>,
@@ -191,7 +191,7 @@ async fn connect_json_with(
 }
 
 /// Connect unary with binary proto: the status, content type and raw body.
-async fn connect_proto(
+pub(crate) async fn connect_proto(
     app: &TestApp,
     method: &str,
     token: Option<&str>,
@@ -214,7 +214,7 @@ async fn connect_proto(
 
 /// A gRPC-Web answer: HTTP status, content type, the data frame and the trailers.
 #[derive(Debug)]
-struct WebAnswer {
+pub(crate) struct WebAnswer {
     http: u16,
     content_type: String,
     message: Option<Vec<u8>>,
@@ -269,7 +269,7 @@ fn decode_text_chunks(text: &[u8]) -> Vec<u8> {
 }
 
 /// A gRPC-Web call, binary (`application/grpc-web+proto`) or text (`application/grpc-web-text`).
-async fn grpc_web(
+pub(crate) async fn grpc_web(
     app: &TestApp,
     method: &str,
     token: Option<&str>,
@@ -356,7 +356,7 @@ fn assert_status_details(bytes: &[u8], code: Code, id: &str) -> ErrorDetail {
 }
 
 #[track_caller]
-fn assert_grpc_error(s: &tonic::Status, code: Code, id: &str) -> String {
+pub(crate) fn assert_grpc_error(s: &tonic::Status, code: Code, id: &str) -> String {
     assert_eq!(s.code(), code, "{s:?}");
     let detail = assert_status_details(s.details(), code, id);
     assert_eq!(s.message(), format!("{} ({id})", detail.message));
@@ -364,7 +364,7 @@ fn assert_grpc_error(s: &tonic::Status, code: Code, id: &str) -> String {
 }
 
 #[track_caller]
-fn assert_connect_error(r: &Resp, code: Code, id: &str) -> String {
+pub(crate) fn assert_connect_error(r: &Resp, code: Code, id: &str) -> String {
     let (name, http) = code_row(code);
     assert_eq!(r.status, http, "{}", r.text);
     assert!(
@@ -388,7 +388,7 @@ fn assert_connect_error(r: &Resp, code: Code, id: &str) -> String {
 }
 
 #[track_caller]
-fn assert_web_error(w: &WebAnswer, code: Code, id: &str) -> String {
+pub(crate) fn assert_web_error(w: &WebAnswer, code: Code, id: &str) -> String {
     assert_eq!(w.http, 200, "{w:?}");
     assert_eq!(w.status(), code as i32, "{w:?}");
     assert!(w.message.is_none(), "{w:?}");
@@ -408,7 +408,7 @@ fn assert_web_error(w: &WebAnswer, code: Code, id: &str) -> String {
 
 /// grpc-gateway's body, keys in order: `code`, `message`, `details: [{"@type", "id", "message"}]`.
 #[track_caller]
-fn assert_rest_error(r: &Resp, code: Code, id: &str) -> String {
+pub(crate) fn assert_rest_error(r: &Resp, code: Code, id: &str) -> String {
     let (_, http) = code_row(code);
     assert_eq!(r.status, http, "{}", r.text);
     assert_eq!(r.headers["content-type"], "application/json");
@@ -430,19 +430,19 @@ fn assert_rest_error(r: &Resp, code: Code, id: &str) -> String {
 }
 
 /// One call as every protocol sends it.
-struct Call<Req> {
-    method: &'static str,
+pub(crate) struct Call<Req> {
+    pub(crate) method: &'static str,
     /// The whole request message in proto3 JSON (Connect).
-    json: Value,
+    pub(crate) json: Value,
     /// The same message for gRPC and gRPC-Web.
-    proto: Req,
+    pub(crate) proto: Req,
     /// The REST gateway's request: method, path, body.
-    rest: (Method, String, Option<Value>),
+    pub(crate) rest: (Method, String, Option<Value>),
 }
 
 /// Sends `call` over Connect JSON, gRPC, gRPC-Web binary and text, and REST: each must fail with
 /// `code` and an ErrorDetail `id`, with one message.
-async fn fails_everywhere<Req>(
+pub(crate) async fn fails_everywhere<Req>(
     app: &TestApp,
     token: Option<&str>,
     call: &Call<Req>,
@@ -472,14 +472,14 @@ where
 // Small conveniences over Connect JSON.
 
 /// A Connect JSON call that must succeed; its body.
-async fn call_ok(app: &TestApp, token: &str, method: &str, body: Value) -> Value {
+pub(crate) async fn call_ok(app: &TestApp, token: &str, method: &str, body: Value) -> Value {
     let r = connect_json(app, method, Some(token), &body, true).await;
     assert_eq!(r.status, 200, "{method}: {}", r.text);
     r.body
 }
 
 /// A Connect JSON call that must fail with `code` and `id`; its message.
-async fn call_err(
+pub(crate) async fn call_err(
     app: &TestApp,
     token: &str,
     method: &str,
@@ -492,13 +492,13 @@ async fn call_err(
 }
 
 /// AddHumanUser over Connect JSON; the new user's id.
-async fn add_user(app: &TestApp, token: &str, body: Value) -> String {
+pub(crate) async fn add_user(app: &TestApp, token: &str, body: Value) -> String {
     let b = call_ok(app, token, "AddHumanUser", body).await;
     b["userId"].as_str().expect("userId").to_owned()
 }
 
 /// A person with a verified email (so nothing is sent), optionally with a password.
-fn person(given: &str, family: &str, email: &str, password: Option<&str>) -> Value {
+pub(crate) fn person(given: &str, family: &str, email: &str, password: Option<&str>) -> Value {
     let mut b = json!({
         "profile": {"givenName": given, "familyName": family},
         "email": {"email": email, "isVerified": true}
@@ -1436,7 +1436,11 @@ fn get_call(id: &str) -> Call<zu::GetUserByIdRequest> {
     }
 }
 
-fn set_password_call(id: &str, new: &str, current: Option<&str>) -> Call<zu::SetPasswordRequest> {
+pub(crate) fn set_password_call(
+    id: &str,
+    new: &str,
+    current: Option<&str>,
+) -> Call<zu::SetPasswordRequest> {
     let mut rest = json!({"newPassword": {"password": new}});
     if let Some(c) = current {
         rest["currentPassword"] = json!(c);

@@ -1,0 +1,123 @@
+//! The request-size limit of the Zitadel calls (Connect, gRPC, gRPC-Web), in the dialect's own
+//! error shape. connectrpc has a limit of its own, but its `resource_exhausted` carries no
+//! `zitadel.v1.ErrorDetail`; so a body over the limit is replaced here by an empty message and the
+//! request marked [`TooLarge`]: the handler answers `resource_exhausted` / `REQUEST-TOO-LARGE`
+//! like every other error, rendered by connectrpc in the protocol the client speaks.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::body::{Body, to_bytes};
+use axum::extract::Request;
+use axum::http::{HeaderMap, header};
+use tower::Service;
+
+/// Marks a request whose body was over the limit (its value: the limit, in bytes).
+#[derive(Debug, Clone, Copy)]
+pub struct TooLarge(pub usize);
+
+/// An empty message in the request's framing: `{}` for Connect JSON, nothing for Connect proto,
+/// one empty frame for gRPC and gRPC-Web.
+pub fn empty_message(headers: &HeaderMap) -> &'static [u8] {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let json = ct.contains("json");
+    if ct.starts_with("application/grpc") {
+        if json {
+            b"\0\0\0\0\x02{}"
+        } else {
+            b"\0\0\0\0\0"
+        }
+    } else if json {
+        b"{}"
+    } else {
+        b""
+    }
+}
+
+/// Replaces `parts`' body by an empty message and marks the request [`TooLarge`].
+pub fn mark_too_large(parts: &mut axum::http::request::Parts, limit: usize) -> Body {
+    parts.extensions.insert(TooLarge(limit));
+    for name in [
+        "content-encoding",
+        "grpc-encoding",
+        "connect-content-encoding",
+    ] {
+        parts.headers.remove(name);
+    }
+    Body::from(empty_message(&parts.headers))
+}
+
+#[derive(Clone)]
+pub struct BodyLimit<S> {
+    inner: S,
+    limit: usize,
+}
+
+impl<S> BodyLimit<S> {
+    pub fn new(inner: S, limit: usize) -> Self {
+        Self { inner, limit }
+    }
+}
+
+impl<S> Service<Request> for BodyLimit<S>
+where
+    S: Service<Request, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Response: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let mut inner = self.inner.clone();
+        std::mem::swap(&mut inner, &mut self.inner);
+        let limit = self.limit;
+        Box::pin(async move {
+            let (mut parts, body) = req.into_parts();
+            let body = if parts.extensions.get::<TooLarge>().is_some() {
+                body
+            } else {
+                match to_bytes(body, limit).await {
+                    Ok(bytes) => Body::from(bytes),
+                    // Over the limit (or a body that broke off: nobody reads that answer).
+                    Err(_) => {
+                        parts.headers.remove(header::CONTENT_LENGTH);
+                        mark_too_large(&mut parts, limit)
+                    }
+                }
+            };
+            inner.call(Request::from_parts(parts, body)).await
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn empty_messages_per_protocol() {
+        let of = |ct: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_str(ct).unwrap());
+            empty_message(&h)
+        };
+        assert_eq!(of("application/json"), b"{}");
+        assert_eq!(of("application/proto"), b"");
+        assert_eq!(of("application/grpc"), b"\0\0\0\0\0");
+        assert_eq!(of("application/grpc+proto"), b"\0\0\0\0\0");
+        assert_eq!(of("application/grpc-web+proto"), b"\0\0\0\0\0");
+        assert_eq!(of("application/grpc-web+json"), b"\0\0\0\0\x02{}");
+    }
+}
