@@ -18,8 +18,18 @@ impl Services {
                 "only an instance admin may create organizations",
             ));
         }
-        let now = self.now();
         let id = OrgId(self.store().allocate_ids(IdKind::Organization, 1).await?[0]);
+        self.insert_organization(p, id, name).await
+    }
+
+    /// Writes a new organization with its audit event (no checks).
+    pub(crate) async fn insert_organization(
+        &self,
+        p: &Principal,
+        id: OrgId,
+        name: String,
+    ) -> Result<Organization> {
+        let now = self.now();
         let org = Organization {
             id,
             name,

@@ -15,6 +15,7 @@ mod bold_rights;
 mod bold_users;
 mod browser;
 mod delivery;
+mod faults;
 mod headers;
 mod openapi;
 mod operations;
