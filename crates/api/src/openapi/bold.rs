@@ -58,7 +58,8 @@ fn error(description: &str) -> RefOr<Response> {
         .into()
 }
 
-/// 400, 401, 403 and 429: every Bold operation may answer them.
+/// 400, 401, 403, 404 and 429: every Bold operation may answer them (404: an unknown
+/// `organizationId`, or the named resource).
 pub struct Errors;
 
 impl IntoResponses for Errors {
@@ -67,6 +68,10 @@ impl IntoResponses for Errors {
             ("400".into(), error("Invalid input")),
             ("401".into(), error("Invalid authentication token")),
             ("403".into(), error("Insufficient rights")),
+            (
+                "404".into(),
+                error("Not found (`OrganizationNotFound`, `UserNotFound` …)"),
+            ),
             ("429".into(), error("Too many requests (see `Retry-After`)")),
         ])
     }

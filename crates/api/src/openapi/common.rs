@@ -75,6 +75,8 @@ fn stylesheet() {}
     responses(
         (status = 200, description = "The form", body = String, content_type = "text/html"),
         (status = 410, description = "Used or expired link", body = String,
+            content_type = "text/html"),
+        (status = 429, description = "Too many failed attempts (`Retry-After`)", body = String,
             content_type = "text/html")))]
 fn invite_form() {}
 
@@ -86,6 +88,8 @@ fn invite_form() {}
         (status = 400, description = "Bad form or CSRF check failed", body = String,
             content_type = "text/html"),
         (status = 410, description = "Used or expired link", body = String,
+            content_type = "text/html"),
+        (status = 429, description = "Too many failed attempts (`Retry-After`)", body = String,
             content_type = "text/html"),
         (status = 422, description = "The password was refused", body = String,
             content_type = "text/html")))]
@@ -108,6 +112,8 @@ fn verify_form() {}
         (status = 400, description = "Bad form or CSRF check failed", body = String,
             content_type = "text/html"),
         (status = 410, description = "Used or expired link", body = String,
+            content_type = "text/html"),
+        (status = 429, description = "Too many failed attempts (`Retry-After`)", body = String,
             content_type = "text/html")))]
 fn verify_submit() {}
 
@@ -117,6 +123,8 @@ fn verify_submit() {}
     responses(
         (status = 200, description = "The form", body = String, content_type = "text/html"),
         (status = 410, description = "Used or expired link", body = String,
+            content_type = "text/html"),
+        (status = 429, description = "Too many failed attempts (`Retry-After`)", body = String,
             content_type = "text/html")))]
 fn confirm_form() {}
 
@@ -131,6 +139,8 @@ fn confirm_form() {}
         (status = 409, description = "The address was taken meanwhile", body = String,
             content_type = "text/html"),
         (status = 410, description = "Used or expired link", body = String,
+            content_type = "text/html"),
+        (status = 429, description = "Too many failed attempts (`Retry-After`)", body = String,
             content_type = "text/html")))]
 fn confirm_submit() {}
 

@@ -415,6 +415,10 @@ fn new_email() {}
     responses(
         (status = 200, description = "The user, with the new address",
             content((UserItem = "application/ld+json"), (UserItem = "application/json"))),
+        (status = 410, description = "No pending change, or the token is used or expired",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed attempts (`Retry-After`)", body = Problem,
+            content_type = "application/problem+json"),
         NotFound, BodyErrors, AuthErrors),
     security(("bearer" = []), ("apiToken" = [])))]
 fn confirm_new_email() {}
@@ -426,6 +430,8 @@ fn confirm_new_email() {}
     responses(
         (status = 200, description = "The user",
             content((UserItem = "application/ld+json"), (UserItem = "application/json"))),
+        (status = 429, description = "Too many wrong current passwords (`Retry-After`)",
+            body = Problem, content_type = "application/problem+json"),
         NotFound, BodyErrors, AuthErrors),
     security(("bearer" = []), ("apiToken" = [])))]
 fn new_password() {}
@@ -434,6 +440,8 @@ fn new_password() {}
     responses(
         (status = 200, description = "The user",
             content((UserItem = "application/ld+json"), (UserItem = "application/json"))),
+        (status = 404, description = "The credential belongs to no user (an organization key)",
+            body = Problem, content_type = "application/problem+json"),
         AuthErrors),
     security(("bearer" = []), ("apiToken" = [])))]
 fn me() {}
@@ -443,6 +451,10 @@ fn me() {}
     responses(
         (status = 200, description = "The token pair", body = TokenPair),
         (status = 400, description = "No username or password", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 413, description = "Request Entity Too Large", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem,
             content_type = "application/problem+json"),
         (status = 401, description = "\"Invalid credentials.\"", body = LoginFailure),
         (status = 429, description = "Too many failed attempts (`Retry-After`)", body = Problem,
@@ -455,6 +467,10 @@ fn login_check() {}
         (status = 200, description = "The token pair", body = TokenPair),
         (status = 400, description = "No username or password", body = Problem,
             content_type = "application/problem+json"),
+        (status = 413, description = "Request Entity Too Large", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem,
+            content_type = "application/problem+json"),
         (status = 401, description = "\"Invalid credentials.\"", body = LoginFailure),
         (status = 429, description = "Too many failed attempts (`Retry-After`)", body = Problem,
             content_type = "application/problem+json")))]
@@ -465,6 +481,12 @@ fn login() {}
     request_body = Refresh,
     responses(
         (status = 200, description = "The token pair", body = TokenPair),
+        (status = 400, description = "No refresh token", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 413, description = "Request Entity Too Large", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem,
+            content_type = "application/problem+json"),
         (status = 401, description = "\"JWT Refresh Token Not Found\"", body = LoginFailure),
         (status = 429, description = "Too many attempts (`Retry-After`)", body = Problem,
             content_type = "application/problem+json")))]
