@@ -78,8 +78,9 @@ pub fn write(
          `zitadel_connect_update` is `UpdateHumanUser` over Connect JSON and `zitadel_grpc_update` \
          the same over gRPC (HTTP/2, protobuf); `get_user` is `GET /v2/users/{{id}}`; `list_page` is \
          `GET /v2/users?search=Last<n>&sortBy=lastName&size=100` (a search for a random user's \
-         last name); `password_change` is `SetPassword` over Connect (argon2id, at most 8 at once). \
-         Ids are uniformly random over all users.\n"
+         last name: the trigram index finds the few users holding the term, or, for a common term, the \
+         sort index is walked and rows tested); `password_change` is `SetPassword` over Connect \
+         (argon2id at the OWASP parameters). Ids are uniformly random over all users.\n"
     );
 
     for r in results {
@@ -149,19 +150,16 @@ pub fn write(
                 verdict(best >= 20.0 * LLDAP_UPDATES_PER_SEC)
             );
         }
-        let list_p99 = r
-            .usher
-            .iter()
-            .filter(|(n, _, _)| n == "list_page")
-            .map(|(_, _, s)| s.p99_ms)
-            .fold(0.0, f64::max);
-        let _ = writeln!(
-            md,
-            "| filtered page at {} users: p99 < 20 ms (worst concurrency) | {:.2} ms | {} |",
-            s.users,
-            list_p99,
-            verdict(list_p99 < 20.0)
-        );
+        for (_, c, st) in r.usher.iter().filter(|(n, _, _)| n == "list_page") {
+            let _ = writeln!(
+                md,
+                "| filtered page at {} users: p99 < 20 ms, {c} connection{} | {:.2} ms | {} |",
+                s.users,
+                if *c == 1 { "" } else { "s" },
+                st.p99_ms,
+                verdict(st.p99_ms < 20.0)
+            );
+        }
         let _ = writeln!(
             md,
             "| bulk import of {} users with pre-hashed passwords < 60 s | {:.1} s | {} |",
@@ -202,6 +200,11 @@ pub fn write(
             .strip_prefix(out.parent().unwrap_or(Path::new("")))
             .unwrap_or(&chart);
         let _ = writeln!(md, "\n![{} throughput]({})\n", r.backend, rel.display());
+    }
+    // What limits the figures, written by hand after profiling (kept beside the charts).
+    let notes = charts.join("limits.md");
+    if let Ok(text) = std::fs::read_to_string(&notes) {
+        let _ = writeln!(md, "{}", text.trim_end());
     }
     std::fs::write(out, md).map_err(|e| format!("{}: {e}", out.display()))
 }

@@ -256,10 +256,18 @@ pub(crate) fn user_filter(sql: &mut Sql, f: &UserFilter) {
         UserFilter::Text { field, op, value } => text_condition(sql, *field, *op, value),
         UserFilter::Search(s) => {
             let p = sql.bind(Param::Text(format!("%{}%", like_escape(&s.to_lowercase()))));
+            // On PostgreSQL the trigram index over the four columns narrows the candidates
+            // (LIKE's default escape character is the backslash there).
+            if sql.dialect == Dialect::Postgres {
+                sql.push(&format!("({SEARCH_DOC_PG} LIKE {p} AND "));
+            }
             sql.push(&format!(
                 "(lower(first_name) LIKE {p} ESCAPE '\\' OR lower(last_name) LIKE {p} ESCAPE '\\' \
                  OR email_lower LIKE {p} ESCAPE '\\' OR phone LIKE {p} ESCAPE '\\')"
             ));
+            if sql.dialect == Dialect::Postgres {
+                sql.push(")");
+            }
         }
         UserFilter::Emails(list) => {
             if list.is_empty() {
@@ -312,13 +320,58 @@ fn sort_column(s: UserSort) -> &'static str {
     }
 }
 
+/// The expression PostgreSQL's trigram index `users_search_trgm_idx` is built on (migration
+/// V5); a search condition must repeat it exactly for the planner to use the index.
+pub(crate) const SEARCH_DOC_PG: &str = "(lower(coalesce(first_name, '')) || chr(10) || \
+    lower(coalesce(last_name, '')) || chr(10) || coalesce(email_lower, '') || chr(10) || \
+    coalesce(phone, ''))";
+
+/// SQLite's trigram index `users_search` answers a search by itself when its term matches fewer
+/// users than this; above it, walking the sort index and testing each row finds a page sooner.
+pub(crate) const SEARCH_INDEX_MAX: i64 = 5000;
+
+/// How many users (up to [`SEARCH_INDEX_MAX`]) the trigram index holds for `?1`, a phrase from
+/// [`search_phrase`].
+pub(crate) const SEARCH_PROBE: &str = "SELECT count(*) FROM (SELECT 1 FROM users_search \
+    WHERE users_search MATCH ?1 LIMIT 5000)";
+
+/// The search term every user matched by `f` must contain: a `Search` at the top of the filter
+/// or in one of its top-level conjunctions.
+pub(crate) fn required_search(f: &UserFilter) -> Option<&str> {
+    match f {
+        UserFilter::Search(s) => Some(s),
+        UserFilter::And(parts) => parts.iter().find_map(required_search),
+        _ => None,
+    }
+}
+
+/// `term` as an FTS5 phrase for the trigram tokenizer, which needs three characters at least.
+pub(crate) fn search_phrase(term: &str) -> Option<String> {
+    (term.chars().count() >= 3).then(|| format!("\"{}\"", term.replace('"', "\"\"")))
+}
+
+/// `FROM users`, or on SQLite, when `phrase` is given, the users whose trigram-index entry holds
+/// it (the index drives the query; the WHERE clause still checks every condition exactly).
+fn from_users(sql: &mut Sql, phrase: Option<&str>) {
+    match (sql.dialect, phrase) {
+        (Dialect::Sqlite, Some(phrase)) => {
+            let p = sql.bind(Param::Text(phrase.to_owned()));
+            sql.push(&format!(
+                " FROM (SELECT rowid AS search_id FROM users_search WHERE users_search MATCH {p}) \
+                 AS s CROSS JOIN users ON users.id = s.search_id WHERE "
+            ));
+        }
+        _ => sql.push(" FROM users WHERE "),
+    }
+}
+
 /// `SELECT … FROM users WHERE … ORDER BY … LIMIT … OFFSET …`. Missing values sort last in
-/// both directions; ties break by id.
-pub(crate) fn users_query(dialect: Dialect, q: &UserQuery) -> Sql {
+/// both directions; ties break by id. `phrase`: see [`from_users`].
+pub(crate) fn users_query(dialect: Dialect, q: &UserQuery, phrase: Option<&str>) -> Sql {
     let mut sql = Sql::new(dialect);
     sql.push("SELECT ");
     sql.push(USER_COLUMNS);
-    sql.push(" FROM users WHERE ");
+    from_users(&mut sql, phrase);
     user_filter(&mut sql, &q.filter);
     let dir = match q.direction {
         Direction::Asc => "ASC",
@@ -336,9 +389,10 @@ pub(crate) fn users_query(dialect: Dialect, q: &UserQuery) -> Sql {
     sql
 }
 
-pub(crate) fn users_count(dialect: Dialect, f: &UserFilter) -> Sql {
+pub(crate) fn users_count(dialect: Dialect, f: &UserFilter, phrase: Option<&str>) -> Sql {
     let mut sql = Sql::new(dialect);
-    sql.push("SELECT COUNT(*) FROM users WHERE ");
+    sql.push("SELECT COUNT(*)");
+    from_users(&mut sql, phrase);
     user_filter(&mut sql, f);
     sql
 }
@@ -379,6 +433,40 @@ pub(crate) fn groups_query(dialect: Dialect, q: &GroupQuery) -> Sql {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn search_phrases_and_the_probe() {
+        assert_eq!(search_phrase("ab"), None);
+        assert_eq!(search_phrase("ééé").as_deref(), Some("\"ééé\""));
+        assert_eq!(search_phrase("a\"b").as_deref(), Some("\"a\"\"b\""));
+        let f = UserFilter::Org(OrgId(1))
+            .and(UserFilter::State(usher_core::model::UserState::Active))
+            .and(UserFilter::Search("anna".into()));
+        assert_eq!(required_search(&f), Some("anna"));
+        let either = UserFilter::Or(vec![UserFilter::Search("anna".into()), UserFilter::All]);
+        assert_eq!(required_search(&either), None);
+        assert!(SEARCH_PROBE.contains(&format!("LIMIT {SEARCH_INDEX_MAX})")));
+        let q = UserQuery {
+            filter: f,
+            sort: UserSort::LastName,
+            direction: Direction::Asc,
+            offset: 0,
+            limit: 10,
+        };
+        let s = users_query(Dialect::Sqlite, &q, Some("\"anna\""));
+        assert!(
+            s.text.contains("MATCH ?1) AS s CROSS JOIN users"),
+            "{}",
+            s.text
+        );
+        assert_eq!(s.params[0], Param::Text("\"anna\"".into()));
+        let p = users_query(Dialect::Postgres, &q, None);
+        assert!(
+            p.text.contains(&format!("{SEARCH_DOC_PG} LIKE $")),
+            "{}",
+            p.text
+        );
+    }
     use usher_core::types::*;
 
     #[test]
@@ -393,7 +481,7 @@ mod tests {
             offset: 10,
             limit: 5,
         };
-        let s = users_query(Dialect::Sqlite, &q);
+        let s = users_query(Dialect::Sqlite, &q, None);
         assert!(s.text.contains("organization_id = ?1"), "{}", s.text);
         assert!(s.text.contains("LIKE ?2"));
         assert!(
@@ -401,7 +489,7 @@ mod tests {
                 .ends_with("ORDER BY first_name DESC NULLS LAST, id DESC LIMIT ?3 OFFSET ?4")
         );
         assert_eq!(s.params[1], Param::Text("%a\\_b%".into()));
-        let p = users_query(Dialect::Postgres, &q);
+        let p = users_query(Dialect::Postgres, &q, None);
         assert!(p.text.contains("organization_id = $1"));
         assert!(p.text.ends_with("LIMIT $3 OFFSET $4"));
     }

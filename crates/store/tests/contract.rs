@@ -2837,3 +2837,98 @@ async fn credential_kinds(store: Arc<dyn Store>) {
     );
 }
 contract!(credential_kinds);
+
+/// The search's trigram index (SQLite FTS5, PostgreSQL pg_trgm) follows inserts, updates and
+/// deletes, and a common term (more matches than the index answers alone) and a rare one give the
+/// same exact, sorted, paged results as the conditions themselves.
+async fn search_index(store: Arc<dyn Store>) {
+    let org = new_org(&store, "Search").await;
+    let q = |filter: UserFilter, offset: u64, limit: u64| UserQuery {
+        filter,
+        sort: UserSort::LastName,
+        direction: Direction::Asc,
+        offset,
+        limit,
+    };
+
+    let quentin = new_user(&store, org.id, |u| {
+        u.first_name = Some("Quentin".into());
+        u.last_name = Some("Quargle".into());
+    })
+    .await;
+    assert_selects(&store, UserFilter::Search("QUARG".into()), &[&quentin]).await;
+
+    // An update moves the user's index entry; columns other than the four keep it.
+    let mut renamed = quentin.clone();
+    renamed.last_name = Some("Zebulon".into());
+    renamed.sequence = quentin.sequence + 1;
+    commit_ok(
+        &store,
+        vec![Change::UpdateUser {
+            user: renamed.clone(),
+            expected_sequence: quentin.sequence,
+        }],
+    )
+    .await;
+    assert_selects(&store, UserFilter::Search("quargle".into()), &[]).await;
+    assert_selects(&store, UserFilter::Search("zebul".into()), &[&renamed]).await;
+    let mut described = renamed.clone();
+    described.description = Some("no name change".into());
+    described.sequence = renamed.sequence + 1;
+    commit_ok(
+        &store,
+        vec![Change::UpdateUser {
+            user: described.clone(),
+            expected_sequence: renamed.sequence,
+        }],
+    )
+    .await;
+    assert_selects(&store, UserFilter::Search("ZEBULON".into()), &[&described]).await;
+    // The terms span no field boundary: "tin" + "Zeb" are in two fields.
+    assert_selects(&store, UserFilter::Search("tinzeb".into()), &[]).await;
+    commit_ok(&store, vec![Change::DeleteUser(described.id)]).await;
+    assert_selects(&store, UserFilter::Search("zebulon".into()), &[]).await;
+
+    // 5,100 users share "commonword" (more than the index answers alone); every 50th also has
+    // "rareword". Both pages come back sorted by last name, then id, and paged.
+    let mut changes = Vec::new();
+    let mut common = Vec::new();
+    for i in 0..5_100 {
+        let u = user_draft(&store, org.id, |u| {
+            u.first_name = Some(
+                if i % 50 == 0 {
+                    "Rareword"
+                } else {
+                    "Commonword"
+                }
+                .into(),
+            );
+            u.last_name = Some(format!("L{:05}", (i * 7919) % 5_100));
+            u.email = Some(email(&format!("commonword{i}@example.com")));
+        })
+        .await;
+        common.push(u.clone());
+        changes.push(Change::InsertUser(u));
+    }
+    commit_ok(&store, changes).await;
+    common.sort_by(|a, b| a.last_name.cmp(&b.last_name).then(a.id.cmp(&b.id)));
+    let rare: Vec<UserId> = common
+        .iter()
+        .filter(|u| u.first_name.as_deref() == Some("Rareword"))
+        .map(|u| u.id)
+        .collect();
+    let common: Vec<UserId> = common.iter().map(|u| u.id).collect();
+    for (term, want) in [("COMMONWORD", &common), ("rarewor", &rare)] {
+        let filter = UserFilter::Org(org.id).and(UserFilter::Search(term.into()));
+        let page = store.users(&q(filter.clone(), 40, 30)).await.unwrap();
+        assert_eq!(
+            ids_of(&page),
+            want[40..70.min(want.len())].to_vec(),
+            "{term}"
+        );
+        let n = store.count_users(&filter).await.unwrap();
+        assert_eq!(n, want.len() as u64, "{term}");
+    }
+}
+
+contract!(search_index);

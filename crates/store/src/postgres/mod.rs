@@ -124,6 +124,19 @@ impl PgStore {
         c.query(&st, params).await.map_err(map_err)
     }
 
+    /// Like [`Self::query`] with a statement prepared for this call only, so PostgreSQL plans it
+    /// for these parameters and the table as it is now. For look-ups whose table grows fast while
+    /// they repeat (the bulk import): a cached statement can settle on a generic plan made when the
+    /// table was empty, a sequential scan that grows with every batch.
+    async fn query_fresh(
+        &self,
+        q: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<tokio_postgres::Row>> {
+        let c = self.client().await?;
+        c.query(q, params).await.map_err(map_err)
+    }
+
     async fn query_opt(
         &self,
         q: &str,
@@ -615,7 +628,7 @@ impl Store for PgStore {
     }
 
     async fn users(&self, q: &UserQuery) -> Result<Vec<User>> {
-        let s = sql::users_query(Dialect::Postgres, q);
+        let s = sql::users_query(Dialect::Postgres, q, None);
         Ok(self
             .query_sql(&s)
             .await?
@@ -639,7 +652,7 @@ impl Store for PgStore {
             sql::USER_COLUMNS
         );
         Ok(self
-            .query(&q, &[&org.0, &external_ids, &emails])
+            .query_fresh(&q, &[&org.0, &external_ids, &emails])
             .await?
             .iter()
             .map(|r| rows::user(r, 0))
@@ -663,7 +676,7 @@ impl Store for PgStore {
     }
 
     async fn count_users(&self, filter: &UserFilter) -> Result<u64> {
-        let s = sql::users_count(Dialect::Postgres, filter);
+        let s = sql::users_count(Dialect::Postgres, filter, None);
         let rows = self.query_sql(&s).await?;
         Ok(rows.first().map(|r| r.get::<_, i64>(0)).unwrap_or(0).max(0) as u64)
     }

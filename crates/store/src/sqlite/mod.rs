@@ -33,9 +33,11 @@ mod embedded {
 const PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;";
 
-/// On the write connection only: no automatic checkpoints (the checkpoint thread runs them), and
-/// a WAL file trimmed back to 64 MiB after it restarts.
-const WRITER_PRAGMAS: &str = "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;";
+/// On the write connection only: no automatic checkpoints (the checkpoint thread runs them), a
+/// WAL file trimmed back to 64 MiB after it restarts, and a page cache of up to 32 MiB (filled
+/// only as pages are used) so that a bulk import's index pages stay in memory between batches.
+const WRITER_PRAGMAS: &str = "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864; \
+    PRAGMA cache_size = -32768;";
 
 /// WAL frames (pages) after which the checkpoint thread makes the WAL start over with a `RESTART`
 /// checkpoint, which waits for the writer: 131,072 pages of 4 KiB, a 512 MiB WAL.
@@ -263,6 +265,22 @@ impl SqliteStore {
             .map_err(Error::internal)?
     }
 
+    /// The trigram-index phrase for `filter`'s search term when the index holds fewer than
+    /// [`sql::SEARCH_INDEX_MAX`] users for it (then the index drives the query; otherwise the
+    /// sort index is walked and each row tested, which finds a page of a common term sooner).
+    fn selective_search(
+        conn: &Connection,
+        filter: &UserFilter,
+    ) -> rusqlite::Result<Option<String>> {
+        let Some(phrase) = sql::required_search(filter).and_then(sql::search_phrase) else {
+            return Ok(None);
+        };
+        let n: i64 = conn
+            .prepare_cached(sql::SEARCH_PROBE)?
+            .query_row([&phrase], |r| r.get(0))?;
+        Ok((n < sql::SEARCH_INDEX_MAX).then_some(phrase))
+    }
+
     fn users_by_sql(conn: &Connection, s: &sql::Sql) -> rusqlite::Result<Vec<User>> {
         let mut st = conn.prepare_cached(&s.text)?;
         let rows = st.query_map(params_from_iter(s.params.iter().map(bind)), rows::user)?;
@@ -388,8 +406,13 @@ impl Store for SqliteStore {
     }
 
     async fn users(&self, q: &UserQuery) -> Result<Vec<User>> {
-        let s = sql::users_query(Dialect::Sqlite, q);
-        self.heavy(move |c| Self::users_by_sql(c, &s)).await
+        let q = q.clone();
+        self.heavy(move |c| {
+            let phrase = Self::selective_search(c, &q.filter)?;
+            let s = sql::users_query(Dialect::Sqlite, &q, phrase.as_deref());
+            Self::users_by_sql(c, &s)
+        })
+        .await
     }
 
     async fn users_by_keys(
@@ -434,8 +457,10 @@ impl Store for SqliteStore {
     }
 
     async fn count_users(&self, filter: &UserFilter) -> Result<u64> {
-        let s = sql::users_count(Dialect::Sqlite, filter);
+        let filter = filter.clone();
         self.heavy(move |c| {
+            let phrase = Self::selective_search(c, &filter)?;
+            let s = sql::users_count(Dialect::Sqlite, &filter, phrase.as_deref());
             c.prepare_cached(&s.text)?
                 .query_row(params_from_iter(s.params.iter().map(bind)), |r| {
                     r.get::<_, i64>(0)
