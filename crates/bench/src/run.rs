@@ -259,6 +259,9 @@ fn authed(
 }
 
 /// The HTTP scenarios, by name: how one request is made from a random id.
+/// Numbers the new passwords of `password_change`, so that none repeats in a run.
+static PASSWORDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 pub const SCENARIOS: &[&str] = &[
     "bold_update",
     "zitadel_connect_update",
@@ -310,7 +313,8 @@ async fn run_http_scenario(
                     format!("{base}/zitadel.user.v2.UserService/SetPassword"),
                     Some(format!(
                         "{{\"userId\":\"{id}\",\"newPassword\":{{\"password\":\"bench passphrase {}\"}}}}",
-                        rng.next()
+                        // Never a user's current password, whichever run set it.
+                        PASSWORDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
                     )),
                     "application/json",
                 ),
@@ -484,8 +488,12 @@ pub async fn run_backend(s: &Settings, backend: &str) -> Result<BackendResult, S
                 run_http_scenario(s, &ids, &server.base, name, c).await
             };
             eprintln!(
-                "   usher {name:<24} c={c:<3} {:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {}",
-                stats.rps, stats.p50_ms, stats.p99_ms, stats.errors
+                "   usher {name:<24} c={c:<3} {:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {}  RSS now {:.0} MiB",
+                stats.rps,
+                stats.p50_ms,
+                stats.p99_ms,
+                stats.errors,
+                rss_mib(pid)
             );
             result.usher.push(((*name).to_owned(), c, stats));
         }

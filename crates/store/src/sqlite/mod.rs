@@ -141,6 +141,8 @@ impl Readers {
 pub struct SqliteStore {
     writer: mpsc::Sender<writer::Job>,
     readers: Arc<Readers>,
+    /// Lists and counts running at once (see [`SqliteStore::heavy`]).
+    heavy_permits: Arc<tokio::sync::Semaphore>,
     next_ids: [AtomicI64; 4],
 }
 
@@ -207,6 +209,9 @@ impl SqliteStore {
                 path,
                 idle: Mutex::new(Vec::new()),
             }),
+            heavy_permits: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()) * 2,
+            )),
             next_ids,
         })
     }
@@ -259,10 +264,21 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T> {
-        let readers = self.readers.clone();
-        tokio::task::spawn_blocking(move || readers.with(f))
+        // Waiting here costs nothing; running more at once than there are CPUs only adds
+        // blocking threads, each with its own allocator heap and a cold connection.
+        let permit = self
+            .heavy_permits
+            .clone()
+            .acquire_owned()
             .await
-            .map_err(Error::internal)?
+            .map_err(Error::internal)?;
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            readers.with(f)
+        })
+        .await
+        .map_err(Error::internal)?
     }
 
     /// The trigram-index phrase for `filter`'s search term when the index holds fewer than
