@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, Months, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, Months, SecondsFormat, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
 macro_rules! id_type {
@@ -55,15 +55,31 @@ pub struct Timestamp(pub DateTime<Utc>);
 impl Timestamp {
     /// ISO 8601 / RFC 3339 with a zone: `2022-06-23T13:53:02+02:00`,
     /// `2026-03-17T09:38:37.991821898Z`. A time without a zone is refused.
+    ///
+    /// A leap second (`:60`) is read as the start of the next second, as the store reads it back
+    /// (nanoseconds since the epoch count none); an instant outside the years 0000 to 9999 in UTC
+    /// is refused, since its RFC 3339 form could not be read back (both found by fuzzing).
     pub fn parse(text: &str) -> Result<Self, ParseError> {
-        DateTime::parse_from_rfc3339(text.trim())
-            .map(|t| Timestamp(t.with_timezone(&Utc)))
-            .map_err(|_| {
-                ParseError::new(
-                    "invalid_datetime",
-                    format!("Invalid date/time (ISO 8601 with a timezone expected) {text}"),
-                )
-            })
+        let bad = || {
+            ParseError::new(
+                "invalid_datetime",
+                format!("Invalid date/time (ISO 8601 with a timezone expected) {text}"),
+            )
+        };
+        let t = DateTime::parse_from_rfc3339(text.trim())
+            .map_err(|_| bad())?
+            .with_timezone(&Utc);
+        let t = match t.nanosecond().checked_sub(1_000_000_000) {
+            Some(n) => t
+                .with_nanosecond(n)
+                .and_then(|t| t.checked_add_signed(chrono::Duration::seconds(1)))
+                .ok_or_else(bad)?,
+            None => t,
+        };
+        if !(0..=9999).contains(&t.year()) {
+            return Err(bad());
+        }
+        Ok(Timestamp(t))
     }
 
     pub fn from_nanos(nanos: i64) -> Self {
@@ -148,15 +164,27 @@ impl Phone {
     /// Strict E.164: a `+`, the country code and the number, digits only.
     pub fn parse_e164(text: &str) -> Result<Self, ParseError> {
         let bad = || ParseError::new("invalid_phone", format!("Invalid phone number {text}"));
-        let digits = text.strip_prefix('+').ok_or_else(bad)?;
-        if digits.is_empty()
-            || digits.len() > 15
-            || digits.starts_with('0')
-            || !digits.bytes().all(|b| b.is_ascii_digit())
-        {
+        if !Self::is_e164_form(text) {
             return Err(bad());
         }
-        Self::parse_with_region(text, None).map_err(|_| bad())
+        let phone = Self::parse_with_region(text, None).map_err(|_| bad())?;
+        // Strict means kept as given: a number the numbering plan would rewrite (found by
+        // fuzzing: `+35800871563`, a trunk prefix after the country code, became `+358871563`)
+        // is not in E.164 form.
+        if phone.0 != text {
+            return Err(bad());
+        }
+        Ok(phone)
+    }
+
+    /// `+`, then 1 to 15 digits (E.164's limit, country code included), the first not `0`.
+    fn is_e164_form(text: &str) -> bool {
+        text.strip_prefix('+').is_some_and(|digits| {
+            !digits.is_empty()
+                && digits.len() <= 15
+                && !digits.starts_with('0')
+                && digits.bytes().all(|b| b.is_ascii_digit())
+        })
     }
 
     /// Lenient form for dialects that accept national numbers: read in `region` (ISO 3166
@@ -174,9 +202,14 @@ impl Phone {
         if !phonenumber::is_valid(&number) {
             return Err(bad());
         }
-        Ok(Phone(
-            number.format().mode(phonenumber::Mode::E164).to_string(),
-        ))
+        let e164 = number.format().mode(phonenumber::Mode::E164).to_string();
+        // A numbering plan may allow national numbers that are too long for E.164 as a whole
+        // (found by fuzzing: +49 with 14 more digits); such a number could not be stored and
+        // then be given back to the strict parser.
+        if !Self::is_e164_form(&e164) {
+            return Err(bad());
+        }
+        Ok(Phone(e164))
     }
 
     pub fn as_str(&self) -> &str {
@@ -390,6 +423,37 @@ mod tests {
         assert!(Phone::parse_with_region("079 123 45 67", Some("XX")).is_err());
     }
 
+    /// Found by `fuzz/fuzz_targets/phone.rs`: the German plan allows a national number that makes
+    /// 16 digits in E.164, which the strict parser (Bold, CSV import) refuses.
+    #[test]
+    fn lenient_phones_are_strict_e164() {
+        for (text, region) in [
+            ("VE285857530006073", Some("DE")),
+            ("+49285857530006073", None),
+        ] {
+            assert!(Phone::parse_with_region(text, region).is_err(), "{text}");
+        }
+        let p = Phone::parse_with_region("0285 857530", Some("DE")).unwrap();
+        assert_eq!(Phone::parse_e164(p.as_str()), Ok(p));
+    }
+
+    /// Found by `fuzz/fuzz_targets/phone.rs`: a strict number was silently rewritten into another
+    /// one (the Finnish trunk prefix `0` after `+358` dropped); it is refused instead.
+    #[test]
+    fn strict_phones_are_kept_as_given_or_refused() {
+        for text in ["+35800871563", "+3580871563"] {
+            match Phone::parse_e164(text) {
+                Ok(p) => assert_eq!(p.as_str(), text),
+                Err(e) => assert_eq!(e.code, "invalid_phone"),
+            }
+        }
+        assert!(Phone::parse_e164("+35800871563").is_err());
+        assert_eq!(
+            Phone::parse_e164("+358401234567").unwrap().as_str(),
+            "+358401234567"
+        );
+    }
+
     #[test]
     fn emails() {
         for e in ["a@b.com", "A.B+tag@Example.COM", "x_y@sub.example.org"] {
@@ -440,6 +504,24 @@ mod tests {
         ] {
             assert!(Timestamp::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    /// Found by `fuzz/fuzz_targets/datetime.rs`: a leap second changed when stored and read back,
+    /// and offsets could move an instant out of the four-digit years RFC 3339 can write.
+    #[test]
+    fn timestamps_read_back_as_parsed() {
+        let leap = Timestamp::parse("2026-01-17T09:38:60.903898Z").unwrap();
+        assert_eq!(leap.rfc3339(), "2026-01-17T09:39:00.903898Z");
+        assert_eq!(Timestamp::from_nanos(leap.nanos()), leap);
+        for bad in [
+            "9999-12-31T23:59:60Z",
+            "9999-12-31T23:00:00-01:00",
+            "0000-01-01T00:00:00+01:00",
+        ] {
+            assert!(Timestamp::parse(bad).is_err(), "{bad}");
+        }
+        let last = Timestamp::parse("9999-12-31T23:59:59.999999999Z").unwrap();
+        assert_eq!(Timestamp::parse(&last.rfc3339()), Ok(last));
     }
 
     #[test]

@@ -66,7 +66,7 @@ async fn body_bytes(req: Request, state: &AppState) -> Result<Bytes, BoldError> 
     })
 }
 
-fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, BoldError> {
+pub(super) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, BoldError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -84,7 +84,7 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, BoldError> {
     Ok(value)
 }
 
-fn first_byte(bytes: &[u8]) -> Option<u8> {
+pub(super) fn first_byte(bytes: &[u8]) -> Option<u8> {
     bytes.iter().copied().find(|b| !b.is_ascii_whitespace())
 }
 

@@ -99,7 +99,7 @@ fn render(g: GroupWithMembers, public_url: &str) -> GroupOut {
     GroupOut::new(g.group, users)
 }
 
-fn draft(body: GroupBody) -> Result<GroupDraft, BoldError> {
+pub(super) fn draft(body: GroupBody) -> Result<GroupDraft, BoldError> {
     let mut v = Validator::new();
     let name = match body.name {
         Nullable::Value(n) => v.check(Field::GroupName, usher_core::types::text(&n, NAME_MAX)),

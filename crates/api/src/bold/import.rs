@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, State};
 use axum::http::StatusCode;
-use csv_async::{AsyncReaderBuilder, StringRecord, Terminator, Trim};
+use csv_async::{AsyncReader, AsyncReaderBuilder, StringRecord, Terminator, Trim};
 use futures::{StreamExt, TryStreamExt, stream};
 use serde::{Deserialize, Serialize};
 use tokio_util::io::StreamReader;
@@ -34,14 +34,14 @@ pub(crate) struct ImportParams {
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct RowProblem {
-    message: String,
-    row: u64,
+    pub(crate) message: String,
+    pub(crate) row: u64,
     #[serde(rename = "userId", skip_serializing_if = "Option::is_none")]
     user_id: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Column {
+pub(super) enum Column {
     FirstName,
     LastName,
     EmailAddress,
@@ -202,6 +202,95 @@ fn lf_only(chunk: Bytes, after_cr: &mut bool) -> Bytes {
     Bytes::from(out)
 }
 
+/// The upload as a CSV reader.
+///
+/// Row numbers are the file's lines. csv-core notes a record's position before it skips blank
+/// lines and the `\n` of a CRLF, so the line is counted back from the end of the record
+/// instead: line endings become `\n`, and a final `\n` is appended so that every record, the
+/// last one too, ends with one.
+pub(super) fn csv_reader<S, E>(
+    chunks: S,
+) -> AsyncReader<impl tokio::io::AsyncRead + Unpin + Send + use<S, E>>
+where
+    S: futures::Stream<Item = Result<Bytes, E>> + Unpin + Send,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let mut after_cr = false;
+    let bytes = chunks
+        .map_ok(move |chunk| lf_only(chunk, &mut after_cr))
+        .map_err(std::io::Error::other)
+        .chain(stream::iter([Ok(Bytes::from_static(b"\n"))]));
+    AsyncReaderBuilder::new()
+        .flexible(true)
+        .trim(Trim::None)
+        .terminator(Terminator::Any(b'\n'))
+        .create_reader(StreamReader::new(bytes))
+}
+
+/// The header row to columns; an unknown or missing header is a 400.
+pub(super) async fn read_columns<R: tokio::io::AsyncRead + Unpin + Send>(
+    csv: &mut AsyncReader<R>,
+) -> Result<Vec<Column>, BoldError> {
+    let header = match csv.headers().await {
+        Ok(h) => h.clone(),
+        Err(e) => {
+            return Err(
+                read_error(&e).unwrap_or_else(|| BoldError::invalid("Invalid CSV header row"))
+            );
+        }
+    };
+    let mut cols = Vec::with_capacity(header.len());
+    for name in header.iter() {
+        let name = name.trim();
+        match column(name) {
+            Some(c) => cols.push(c),
+            None => return Err(BoldError::invalid(format!("Unknown column: {name}"))),
+        }
+    }
+    if cols.is_empty() {
+        return Err(BoldError::invalid("The CSV file has no header row"));
+    }
+    Ok(cols)
+}
+
+/// The next record: `None` at the end; a row (`None` for a blank one) or the row's problems; an
+/// error when the upload itself broke.
+pub(super) async fn next_row<R: tokio::io::AsyncRead + Unpin + Send>(
+    csv: &mut AsyncReader<R>,
+    cols: &[Column],
+    rec: &mut StringRecord,
+) -> Result<Option<Result<Option<ImportRow>, Vec<RowProblem>>>, BoldError> {
+    let read = csv.read_record(rec).await;
+    // The line after the record's terminating `\n`, less that `\n` and those inside cells.
+    let end_line = csv.position().line().saturating_sub(1);
+    match read {
+        Ok(false) => Ok(None),
+        Ok(true) => {
+            let inner = rec.as_slice().bytes().filter(|b| *b == b'\n').count() as u64;
+            let line = end_line.saturating_sub(inner);
+            Ok(Some(parse_row(cols, rec, line).map_err(|msgs| {
+                msgs.into_iter()
+                    .map(|message| RowProblem {
+                        message,
+                        row: line,
+                        user_id: None,
+                    })
+                    .collect()
+            })))
+        }
+        Err(e) => {
+            if let Some(fatal) = read_error(&e) {
+                return Err(fatal);
+            }
+            Ok(Some(Err(vec![RowProblem {
+                message: format!("Invalid CSV row: {e}"),
+                row: end_line,
+                user_id: None,
+            }])))
+        }
+    }
+}
+
 /// `PUT /v2/users?organizationId=n` with a multipart CSV file → 200 `[row problems]`.
 pub(super) async fn import(
     State(state): State<AppState>,
@@ -235,74 +324,19 @@ pub(super) async fn import(
             Err(_) => return Err(BoldError::invalid("Invalid multipart body")),
         }
     };
-    // Row numbers are the file's lines. csv-core notes a record's position before it skips blank
-    // lines and the `\n` of a CRLF, so the line is counted back from the end of the record
-    // instead: line endings become `\n`, and a final `\n` is appended so that every record, the
-    // last one too, ends with one.
-    let mut after_cr = false;
-    let bytes = field
-        .map_ok(move |chunk| lf_only(chunk, &mut after_cr))
-        .map_err(std::io::Error::other)
-        .chain(stream::iter([Ok(Bytes::from_static(b"\n"))]));
-    let mut csv = AsyncReaderBuilder::new()
-        .flexible(true)
-        .trim(Trim::None)
-        .terminator(Terminator::Any(b'\n'))
-        .create_reader(StreamReader::new(bytes));
-    let header = match csv.headers().await {
-        Ok(h) => h.clone(),
-        Err(e) => {
-            return Err(
-                read_error(&e).unwrap_or_else(|| BoldError::invalid("Invalid CSV header row"))
-            );
-        }
-    };
-    let mut cols = Vec::with_capacity(header.len());
-    for name in header.iter() {
-        let name = name.trim();
-        match column(name) {
-            Some(c) => cols.push(c),
-            None => return Err(BoldError::invalid(format!("Unknown column: {name}"))),
-        }
-    }
-    if cols.is_empty() {
-        return Err(BoldError::invalid("The CSV file has no header row"));
-    }
+    let mut csv = csv_reader(field);
+    let cols = read_columns(&mut csv).await?;
 
     let batch_size = state.limits.import_batch.max(1);
     let mut outcome = ImportOutcome::default();
     let mut out: Vec<RowProblem> = Vec::new();
     let mut batch = Vec::with_capacity(batch_size);
     let mut rec = StringRecord::new();
-    loop {
-        let read = csv.read_record(&mut rec).await;
-        // The line after the record's terminating `\n`, less that `\n` and those inside cells.
-        let end_line = csv.position().line().saturating_sub(1);
+    while let Some(read) = next_row(&mut csv, &cols, &mut rec).await? {
         match read {
-            Ok(false) => break,
-            Ok(true) => {
-                let inner = rec.as_slice().bytes().filter(|b| *b == b'\n').count() as u64;
-                let line = end_line.saturating_sub(inner);
-                match parse_row(&cols, &rec, line) {
-                    Ok(Some(row)) => batch.push(row),
-                    Ok(None) => {}
-                    Err(msgs) => out.extend(msgs.into_iter().map(|message| RowProblem {
-                        message,
-                        row: line,
-                        user_id: None,
-                    })),
-                }
-            }
-            Err(e) => {
-                if let Some(fatal) = read_error(&e) {
-                    return Err(fatal);
-                }
-                out.push(RowProblem {
-                    message: format!("Invalid CSV row: {e}"),
-                    row: end_line,
-                    user_id: None,
-                });
-            }
+            Ok(Some(row)) => batch.push(row),
+            Ok(None) => {}
+            Err(problems) => out.extend(problems),
         }
         if batch.len() >= batch_size {
             state

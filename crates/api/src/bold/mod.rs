@@ -3,6 +3,9 @@
 
 mod error;
 mod extract;
+/// Entry points for the fuzz targets in `fuzz/` (not an API).
+#[doc(hidden)]
+pub mod fuzzing;
 mod groups;
 mod import;
 mod orgs;

@@ -29,7 +29,10 @@ fn group_join(q: GroupParams) -> Result<Option<GroupJoin>, BoldError> {
     }
 }
 
-fn new_user(body: CreateUserBody, group: Option<GroupJoin>) -> Result<NewUser, BoldError> {
+pub(super) fn new_user(
+    body: CreateUserBody,
+    group: Option<GroupJoin>,
+) -> Result<NewUser, BoldError> {
     let mut v = Validator::new();
     let invitation = body.invitation.map(|i| InvitationRequest {
         language: opt_language(&mut v, Field::InvitationLanguage, i.language),
@@ -227,7 +230,10 @@ pub(super) async fn list(
     ))
 }
 
-fn user_patch(body: UpdateUserBody, group: Option<GroupJoin>) -> Result<UserPatch, BoldError> {
+pub(super) fn user_patch(
+    body: UpdateUserBody,
+    group: Option<GroupJoin>,
+) -> Result<UserPatch, BoldError> {
     let mut v = Validator::new();
     let patch = UserPatch {
         first_name: patch_text(&mut v, Field::FirstName, body.first_name, NAME_MAX),
@@ -298,13 +304,8 @@ fn invitation_field(f: &Field) -> String {
     }
 }
 
-/// `PUT /v2/users/{id}/invitation` → 200 `{"id": n}` (seeds 000, 002).
-pub(super) async fn update_invitation(
-    State(state): State<AppState>,
-    Auth(p): Auth,
-    BoldPath(id): BoldPath<i64>,
-    BoldJson(body): BoldJson<UpdateInvitationBody>,
-) -> Result<Json<IdOut>, BoldError> {
+/// The body of `PUT /v2/users/{id}/invitation` as the core input.
+pub(super) fn invitation_update(body: UpdateInvitationBody) -> Result<InvitationUpdate, BoldError> {
     let mut v = Validator::new();
     let req = InvitationUpdate {
         language: opt_language(&mut v, Field::InvitationLanguage, body.language),
@@ -316,6 +317,17 @@ pub(super) async fn update_invitation(
     };
     v.finish()
         .map_err(|e| BoldError::from_core(e, invitation_field))?;
+    Ok(req)
+}
+
+/// `PUT /v2/users/{id}/invitation` → 200 `{"id": n}` (seeds 000, 002).
+pub(super) async fn update_invitation(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    BoldPath(id): BoldPath<i64>,
+    BoldJson(body): BoldJson<UpdateInvitationBody>,
+) -> Result<Json<IdOut>, BoldError> {
+    let req = invitation_update(body)?;
     state
         .services
         .update_invitation(&p, UserId(id), req)

@@ -290,9 +290,14 @@ pub fn attribute_patch(v: &mut Validator, body: &Map<String, Value>) -> Map<Stri
 }
 
 /// A birth date: RFC 3339, or a plain `YYYY-MM-DD` (midnight UTC).
-fn parse_date(s: &str) -> Option<Timestamp> {
+pub(super) fn parse_date(s: &str) -> Option<Timestamp> {
     if let Ok(t) = Timestamp::parse(s) {
         return Some(t);
+    }
+    // Four-digit years only, as in RFC 3339: chrono's `%Y` also takes `+22000` or `-1`, whose
+    // RFC 3339 form could not be read back (found by fuzzing).
+    if s.len() != 10 || !s.as_bytes()[..4].iter().all(u8::is_ascii_digit) {
+        return None;
     }
     let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
     Some(Timestamp(d.and_hms_opt(0, 0, 0)?.and_utc()))
@@ -430,5 +435,25 @@ mod tests {
             parse_date("1990-02-03").unwrap().rfc3339(),
             "1990-02-03T00:00:00Z"
         );
+    }
+
+    /// Found by `fuzz/fuzz_targets/datetime.rs`: a `dateBirth` whose year has more or fewer than
+    /// four digits was stored in a form that `Timestamp::parse` cannot read back.
+    #[test]
+    fn dates_have_four_digit_years() {
+        for bad in [
+            "22000-02-02",
+            "+22000-02-02",
+            "-1-01-01",
+            "-0001-01-01",
+            "+999-01-01",
+            "99-1-1",
+        ] {
+            assert_eq!(parse_date(bad), None, "{bad}");
+        }
+        for good in ["0001-01-01", "9999-12-31", "2000-02-29"] {
+            let t = parse_date(good).unwrap();
+            assert_eq!(Timestamp::parse(&t.rfc3339()), Ok(t), "{good}");
+        }
     }
 }

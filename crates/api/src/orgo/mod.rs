@@ -6,6 +6,9 @@ mod auth;
 mod collection;
 pub mod docs;
 mod error;
+/// Entry points for the fuzz targets in `fuzz/` (not an API).
+#[doc(hidden)]
+pub mod fuzzing;
 mod item;
 mod users;
 

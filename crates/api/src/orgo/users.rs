@@ -157,7 +157,7 @@ pub(super) async fn list(
 }
 
 /// The writable members of a User body, checked all at once.
-struct UserInput {
+pub(super) struct UserInput {
     first_name: Option<Option<String>>,
     last_name: Option<Option<String>>,
     email: Option<Option<Email>>,
@@ -166,7 +166,7 @@ struct UserInput {
     attributes: Map<String, Value>,
 }
 
-fn user_input(body: &Map<String, Value>) -> Result<UserInput, OrgoError> {
+pub(super) fn user_input(body: &Map<String, Value>) -> Result<UserInput, OrgoError> {
     let mut v = Validator::new();
     let input = UserInput {
         first_name: item::nullable_text(&mut v, body, "firstName", limits::SHORT_TEXT),

@@ -84,7 +84,7 @@ fn text(field: TextField, value: &str, method: EnumValue<obj::TextQueryMethod>) 
 }
 
 /// A `SearchQuery` tree to the store's filter tree.
-fn search_query(q: &z::SearchQuery, depth: usize) -> R<UserFilter> {
+pub(super) fn search_query(q: &z::SearchQuery, depth: usize) -> R<UserFilter> {
     use oneofs::search_query::Query;
     if depth > MAX_QUERY_DEPTH {
         return Err(ZError::invalid(
@@ -160,7 +160,7 @@ fn search_query(q: &z::SearchQuery, depth: usize) -> R<UserFilter> {
     })
 }
 
-fn sort(column: EnumValue<z::UserFieldName>) -> R<UserSort> {
+pub(super) fn sort(column: EnumValue<z::UserFieldName>) -> R<UserSort> {
     Ok(match column.as_known() {
         Some(
             z::UserFieldName::USER_FIELD_NAME_UNSPECIFIED | z::UserFieldName::USER_FIELD_NAME_TYPE,
@@ -178,7 +178,7 @@ fn sort(column: EnumValue<z::UserFieldName>) -> R<UserSort> {
 }
 
 /// The `email` part of AddHumanUser / UpdateHumanUser.
-fn email_input(v: &mut Validator, e: &z::SetHumanEmail) -> Option<EmailInput> {
+pub(super) fn email_input(v: &mut Validator, e: &z::SetHumanEmail) -> Option<EmailInput> {
     use oneofs::set_human_email::Verification as V;
     let email = convert::email(v, "email.email", &e.email);
     let verification = match &e.verification {
@@ -196,7 +196,7 @@ fn email_input(v: &mut Validator, e: &z::SetHumanEmail) -> Option<EmailInput> {
 }
 
 /// The `phone` part of AddHumanUser / UpdateHumanUser.
-fn phone_input(v: &mut Validator, p: &z::SetHumanPhone) -> Option<PhoneInput> {
+pub(super) fn phone_input(v: &mut Validator, p: &z::SetHumanPhone) -> Option<PhoneInput> {
     use oneofs::set_human_phone::Verification as V;
     let phone = convert::phone(v, "phone.phone", &p.phone);
     let verification = match &p.verification {

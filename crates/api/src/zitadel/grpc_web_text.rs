@@ -36,7 +36,7 @@ fn is_text(req: &Request) -> bool {
 }
 
 /// Base64 of the whole body; grpc-web clients may send several padded chunks, so decode each.
-fn decode_chunks(text: &[u8]) -> Option<Vec<u8>> {
+pub(super) fn decode_chunks(text: &[u8]) -> Option<Vec<u8>> {
     let clean: Vec<u8> = text
         .iter()
         .copied()

@@ -8,6 +8,9 @@ mod body_limit;
 mod calls;
 mod convert;
 mod error;
+/// Entry points for the fuzz targets in `fuzz/` (not an API).
+#[doc(hidden)]
+pub mod fuzzing;
 mod grpc_web_text;
 mod rest;
 mod service;

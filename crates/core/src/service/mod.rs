@@ -33,6 +33,12 @@ pub use users::{
 };
 pub use verification::Verified;
 
+/// Entry points for the fuzz targets in `fuzz/` (not an API).
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use super::users::merge_attributes;
+}
+
 use tokio::sync::Notify;
 
 use crate::auth::{AuthCache, Authenticator};

@@ -216,7 +216,7 @@ fn audit(
 }
 
 /// RFC 7396 merge patch of `patch` into `target`; true when something changed.
-fn merge_attributes(target: &mut Map<String, Value>, patch: &Map<String, Value>) -> bool {
+pub fn merge_attributes(target: &mut Map<String, Value>, patch: &Map<String, Value>) -> bool {
     let mut changed = false;
     for (k, v) in patch {
         if v.is_null() {
