@@ -74,13 +74,17 @@ pub fn write(
     );
     let _ = writeln!(
         md,
-        "Scenarios: `bold_update` is `PUT /v2/users/{{id}}` with a new first name; \
-         `zitadel_connect_update` is `UpdateHumanUser` over Connect JSON and `zitadel_grpc_update` \
-         the same over gRPC (HTTP/2, protobuf); `get_user` is `GET /v2/users/{{id}}`; `list_page` is \
-         `GET /v2/users?search=Last<n>&sortBy=lastName&size=100` (a search for a random user's \
-         last name: the trigram index finds the few users holding the term, or, for a common term, the \
-         sort index is walked and rows tested); `password_change` is `SetPassword` over Connect \
-         (argon2id at the OWASP parameters). Ids are uniformly random over all users.\n"
+        "Seeded users have made-up names of two-letter syllables (`Karomita Sulovine`, different \
+         for every user), `user<n>@bench.example` and a bcrypt password hash (cost 10) in the \
+         import's `passwordHash` column. Scenarios: `bold_update` is `PUT /v2/users/{{id}}` with a \
+         new first name; `zitadel_connect_update` is `UpdateHumanUser` over Connect JSON and \
+         `zitadel_grpc_update` the same over gRPC (HTTP/2, protobuf); `get_user` is \
+         `GET /v2/users/{{id}}`; `list_page` is `GET /v2/users?search=<4 letters>&sortBy=lastName&size=100`, \
+         the first four letters of a random user's last name, as typed into a search box (about 0.1 % \
+         of users match: a full page of 100 at 100,000 users and more); `password_change` is \
+         `SetPassword` over Connect: one verification of the stored hash (a new password equal to \
+         the current one is refused; bcrypt cost 10 for an imported hash, argon2id after) and one \
+         argon2id hash at the OWASP parameters. Ids are uniformly random over all users.\n"
     );
 
     for r in results {

@@ -210,7 +210,12 @@ async fn import(client: &HttpClient, base: &str, users: u64) -> Result<f64, Stri
     body.extend_from_slice(b"firstName,lastName,emailAddress,externalId,passwordHash\n");
     for i in 1..=users {
         body.extend_from_slice(
-            format!("First{i},Last{i},user{i}@bench.example,ext-{i},{PREHASHED}\n").as_bytes(),
+            format!(
+                "{},{},user{i}@bench.example,ext-{i},{PREHASHED}\n",
+                first_name(i),
+                last_name(i)
+            )
+            .as_bytes(),
         );
     }
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
@@ -259,6 +264,39 @@ fn authed(
 }
 
 /// The HTTP scenarios, by name: how one request is made from a random id.
+/// Two-letter syllables the seeded names are made of.
+const SYLLABLES: [&str; 50] = [
+    "ka", "ro", "mi", "ta", "ne", "lo", "vi", "su", "da", "be", "ri", "mo", "na", "te", "zu", "la",
+    "pe", "go", "fi", "ha", "jo", "ke", "lu", "ma", "ni", "po", "ra", "se", "ti", "vo", "wa", "ye",
+    "bo", "ce", "du", "el", "fa", "gi", "hu", "ir", "ja", "ko", "li", "mu", "no", "or", "pi", "qu",
+    "sa", "to",
+];
+
+/// `syllables` syllables chosen by `h`, capitalized.
+fn name_of(mut h: u64, syllables: usize) -> String {
+    let mut name = String::with_capacity(syllables * 2);
+    for _ in 0..syllables {
+        name.push_str(SYLLABLES[(h % 50) as usize]);
+        h /= 50;
+    }
+    let mut chars = name.chars();
+    chars.next().map_or_else(String::new, |c| {
+        c.to_ascii_uppercase().to_string() + chars.as_str()
+    })
+}
+
+/// The last name of seeded user `n`: four syllables, different for each n below 6,250,000
+/// (the multiplier is prime to 50⁴), so that the directory looks like people, not like one
+/// prefix: a search for a few letters of a name matches a few hundredths of a percent of users.
+pub fn last_name(n: u64) -> String {
+    name_of(n.wrapping_mul(2_654_435_761) % 6_250_000, 4)
+}
+
+/// The first name of seeded user `n`: three syllables.
+pub fn first_name(n: u64) -> String {
+    name_of(n.wrapping_mul(40_503) % 125_000, 3)
+}
+
 /// Numbers the new passwords of `password_change`, so that none repeats in a run.
 static PASSWORDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
@@ -296,15 +334,19 @@ async fn run_http_scenario(
                     "POST",
                     format!("{base}/zitadel.user.v2.UserService/UpdateHumanUser"),
                     Some(format!(
-                        "{{\"userId\":\"{id}\",\"profile\":{{\"givenName\":\"G{}\",\"familyName\":\"Last{id}\"}}}}",
-                        rng.next() % 1_000_000
+                        "{{\"userId\":\"{id}\",\"profile\":{{\"givenName\":\"G{}\",\"familyName\":\"{}\"}}}}",
+                        rng.next() % 1_000_000,
+                        last_name(id as u64)
                     )),
                     "application/json",
                 ),
                 "get_user" => authed("GET", format!("{base}/v2/users/{id}"), None, ""),
                 "list_page" => authed(
                     "GET",
-                    format!("{base}/v2/users?search=Last{}&sortBy=lastName&size=100", rng.id(users)),
+                    format!(
+                        "{base}/v2/users?search={}&sortBy=lastName&size=100",
+                        &last_name(rng.id(users))[..4]
+                    ),
                     None,
                     "",
                 ),
@@ -358,7 +400,7 @@ async fn run_grpc_scenario(
                 user_id: id.to_string(),
                 profile: z::SetHumanProfile {
                     given_name: format!("G{}", rng.next() % 1_000_000),
-                    family_name: format!("Last{id}"),
+                    family_name: last_name(id as u64),
                     ..Default::default()
                 }
                 .into(),
@@ -550,4 +592,24 @@ pub async fn load_url(url: String, c: usize, duration: Duration, token: Option<S
         }
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeded_names_differ_and_a_search_fragment_matches_a_few() {
+        let n = 100_000;
+        let names: std::collections::HashSet<String> = (1..=n).map(last_name).collect();
+        assert_eq!(names.len(), n as usize);
+        assert_eq!(last_name(1).len(), 8);
+        assert!(last_name(1).starts_with(|c: char| c.is_ascii_uppercase()));
+        let fragment = last_name(4242)[..4].to_lowercase();
+        let hits = names
+            .iter()
+            .filter(|name| name.to_lowercase().contains(&fragment))
+            .count();
+        assert!((50..1_000).contains(&hits), "{fragment}: {hits}");
+    }
 }
