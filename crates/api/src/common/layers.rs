@@ -102,6 +102,22 @@ pub fn apply(app: Router, cors_for: CorsFor, trust_forwarded_for: bool) -> Route
     .layer(PropagateRequestIdLayer::new(request_id.clone()))
     .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
     .layer(middleware::from_fn(security_headers))
+    .layer(middleware::from_fn(close_after_too_large))
+}
+
+/// A 413 is answered before the rest of the body is read, and the server then closes the HTTP/1
+/// connection: say so (`Connection: close`), so that a client does not send its next request on
+/// a connection that is going away.
+async fn close_after_too_large(req: Request, next: Next) -> Response {
+    let http1 = req.version() < axum::http::Version::HTTP_2;
+    let mut res = next.run(req).await;
+    if http1 && res.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        res.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            HeaderValue::from_static("close"),
+        );
+    }
+    res
 }
 
 /// The client's address, from the connection (or, behind a trusted proxy, the last

@@ -882,6 +882,8 @@ async fn oversized_bodies_are_413(app: TestApp) {
         .await;
     r.bold_error(413, "PayloadTooLarge");
     crate::headers::assert_seed_headers(&r);
+    // The rest of the body is never read: the connection closes, and the answer says so.
+    assert_eq!(r.headers.get("connection").unwrap(), "close");
     assert_eq!(app.get("/v2/users", &admin).await.body, json!([]));
 }
 
