@@ -37,7 +37,7 @@ impl Default for Limits {
         Self {
             json_body: 1024 * 1024,
             import_body: 1024 * 1024 * 1024,
-            import_batch: 500,
+            import_batch: 2000,
             trust_forwarded_for: false,
         }
     }

@@ -30,6 +30,15 @@ pub(super) enum Job {
     },
 }
 
+/// Changes in one change set from which it commits in a transaction of its own.
+const LARGE_CHANGE_SET: usize = 64;
+
+impl Job {
+    fn is_large(&self) -> bool {
+        matches!(self, Job::Commit { changes, .. } if changes.changes.len() >= LARGE_CHANGE_SET)
+    }
+}
+
 /// What a job produced, before its transaction committed.
 enum Outcome {
     Committed(Result<()>),
@@ -53,10 +62,16 @@ pub(super) fn run(
     rx: Receiver<Job>,
     committed: std::sync::mpsc::SyncSender<()>,
 ) {
-    while let Ok(first) = rx.recv() {
+    let mut held: Option<Job> = None;
+    while let Some(first) = held.take().or_else(|| rx.recv().ok()) {
         let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
+        // A large change set (a bulk import's batch) commits alone; see `commit_batch`.
+        while batch.len() < MAX_BATCH && !batch[0].is_large() {
             match rx.try_recv() {
+                Ok(job) if job.is_large() => {
+                    held = Some(job);
+                    break;
+                }
                 Ok(job) => batch.push(job),
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
@@ -100,10 +115,31 @@ fn unavailable(msg: &str) -> Error {
     Error::Unavailable(msg.to_owned())
 }
 
+/// Commits the jobs in one transaction, each in a savepoint of its own so that a failing one is
+/// rolled back alone — except a job alone in its transaction, which needs no savepoint: when it
+/// fails the whole transaction rolls back. That matters for large change sets: SQLite truncates
+/// the in-memory statement journal after every statement by walking it from its start, and inside
+/// a savepoint the journal holds every page the change set has touched so far, so the cost of a
+/// change set of n statements grew as n² (a bulk import's 500-row batch spent most of its time
+/// there).
 fn commit_batch(conn: &mut Connection, batch: &[Job]) -> Vec<Outcome> {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         let msg = e.to_string();
         return batch.iter().map(|j| failed(j, unavailable(&msg))).collect();
+    }
+    if let [job] = batch {
+        let outcome = run_job(conn, job);
+        if !outcome.is_ok() {
+            let _ = conn.execute_batch("ROLLBACK");
+            return vec![outcome];
+        }
+        if let Err(e) = conn.execute_batch("COMMIT") {
+            let _ = conn.execute_batch("ROLLBACK");
+            let msg = e.to_string();
+            tracing::error!(error = %msg, "sqlite commit failed");
+            return vec![failed(job, unavailable(&msg))];
+        }
+        return vec![outcome];
     }
     let mut results = Vec::with_capacity(batch.len());
     for job in batch {
@@ -114,15 +150,7 @@ fn commit_batch(conn: &mut Connection, batch: &[Job]) -> Vec<Outcome> {
             results.push(failed(job, map_err(e)));
             continue;
         }
-        let outcome = match job {
-            Job::Commit { changes, .. } => Outcome::Committed(apply(conn, changes)),
-            Job::Claim {
-                now,
-                lease_until,
-                limit,
-                ..
-            } => Outcome::Claimed(claim(conn, *now, *lease_until, *limit).map_err(map_err)),
-        };
+        let outcome = run_job(conn, job);
         if outcome.is_ok() {
             match conn
                 .prepare_cached("RELEASE cs")
@@ -143,6 +171,18 @@ fn commit_batch(conn: &mut Connection, batch: &[Job]) -> Vec<Outcome> {
         return batch.iter().map(|j| failed(j, unavailable(&msg))).collect();
     }
     results
+}
+
+fn run_job(conn: &Connection, job: &Job) -> Outcome {
+    match job {
+        Job::Commit { changes, .. } => Outcome::Committed(apply(conn, changes)),
+        Job::Claim {
+            now,
+            lease_until,
+            limit,
+            ..
+        } => Outcome::Claimed(claim(conn, *now, *lease_until, *limit).map_err(map_err)),
+    }
 }
 
 fn claim(
@@ -580,5 +620,93 @@ mod tests {
                 i + 2
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod batching {
+    use super::*;
+    use usher_core::model::{Actor, AuditEvent, User};
+    use usher_core::types::{OrgId, UserId};
+
+    fn audits(n: usize) -> ChangeSet {
+        ChangeSet {
+            changes: (0..n)
+                .map(|i| {
+                    Change::Audit(AuditEvent {
+                        org_id: Some(OrgId(1)),
+                        subject_type: "user".to_owned(),
+                        subject_id: i as i64,
+                        sequence: None,
+                        event_type: "user.updated".to_owned(),
+                        actor: Actor::System,
+                        fields: vec![],
+                        created_at: Timestamp::from_nanos(1),
+                    })
+                })
+                .collect(),
+        }
+    }
+
+    /// A migrated database file, and a write connection on it like the store's.
+    fn database() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("writer.db");
+        drop(super::super::SqliteStore::open(path.to_str().unwrap(), true).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(super::super::PRAGMAS).unwrap();
+        conn.execute_batch(super::super::WRITER_PRAGMAS).unwrap();
+        (dir, conn)
+    }
+
+    fn audit_rows(conn: &Connection) -> i64 {
+        conn.query_row("SELECT count(*) FROM audit_events", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// Queued small change sets share a transaction; a large one (an import batch) gets one of
+    /// its own, so it runs without a savepoint.
+    #[test]
+    fn a_large_change_set_commits_alone() {
+        let (_dir, conn) = database();
+        let check = Connection::open(conn.path().unwrap()).unwrap();
+        let before = audit_rows(&check);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (committed, commits) = std::sync::mpsc::sync_channel(16);
+        let mut replies = Vec::new();
+        for n in [1, 2, LARGE_CHANGE_SET, 1, 1] {
+            let (reply, answer) = oneshot::channel();
+            tx.send(Job::Commit {
+                changes: audits(n),
+                reply,
+            })
+            .unwrap();
+            replies.push(answer);
+        }
+        drop(tx);
+        run(conn, rx, committed);
+        for answer in replies {
+            answer.blocking_recv().unwrap().unwrap();
+        }
+        // [1, 2], [large], [1, 1]
+        assert_eq!(commits.try_iter().count(), 3);
+        assert_eq!(audit_rows(&check) - before, (LARGE_CHANGE_SET + 5) as i64);
+    }
+
+    /// A change set alone in its transaction that fails leaves nothing behind.
+    #[test]
+    fn a_failing_change_set_alone_is_rolled_back_whole() {
+        let (_dir, mut conn) = database();
+        let before = audit_rows(&conn);
+        let mut changes = audits(3);
+        changes.changes.push(Change::UpdateUser {
+            user: User::new(UserId(424_242), OrgId(1), Timestamp::from_nanos(1)),
+            expected_sequence: 7,
+        });
+        let (reply, _answer) = oneshot::channel();
+        let outcome = commit_batch(&mut conn, &[Job::Commit { changes, reply }]);
+        assert!(!outcome[0].is_ok());
+        assert!(conn.is_autocommit(), "the transaction is still open");
+        assert_eq!(audit_rows(&conn), before);
     }
 }
