@@ -510,6 +510,26 @@ async fn update_user_with_sequence(store: Arc<dyn Store>) {
     assert_eq!(store.user(u.id).await.unwrap(), Some(v2.clone()));
     assert!(store.audit_events("user", u.id.0).await.unwrap().is_empty());
 
+    // The same in the order the services use, the update and then its audit event (which
+    // PostgreSQL runs as one statement).
+    let mut stale = v2.clone();
+    stale.first_name = Some("Lost".into());
+    stale.sequence = 3;
+    let r = commit(
+        &store,
+        vec![
+            Change::UpdateUser {
+                user: stale,
+                expected_sequence: 1,
+            },
+            Change::Audit(audit(Some(org.id), "user", u.id.0, "user.updated", 3)),
+        ],
+    )
+    .await;
+    assert!(matches!(r, Err(Error::Conflict)), "{r:?}");
+    assert_eq!(store.user(u.id).await.unwrap(), Some(v2.clone()));
+    assert!(store.audit_events("user", u.id.0).await.unwrap().is_empty());
+
     // Updating a user that does not exist is a conflict as well.
     let ghost = User::new(UserId(u.id.0 + 1000), org.id, at(0));
     let r = commit(
@@ -527,15 +547,23 @@ async fn update_user_with_sequence(store: Arc<dyn Store>) {
     let mut v3 = User::new(u.id, org.id, u.created_at);
     v3.sequence = 3;
     v3.modified_at = at(999);
+    let event = audit(Some(org.id), "user", u.id.0, "user.updated", 3);
     commit_ok(
         &store,
-        vec![Change::UpdateUser {
-            user: v3.clone(),
-            expected_sequence: 2,
-        }],
+        vec![
+            Change::UpdateUser {
+                user: v3.clone(),
+                expected_sequence: 2,
+            },
+            Change::Audit(event.clone()),
+        ],
     )
     .await;
     assert_eq!(store.user(u.id).await.unwrap(), Some(v3));
+    assert_eq!(
+        store.audit_events("user", u.id.0).await.unwrap(),
+        vec![event]
+    );
 }
 contract!(update_user_with_sequence);
 
@@ -596,7 +624,8 @@ async fn unique_constraints(store: Arc<dyn Store>) {
     );
     assert_eq!(store.user(taken.id).await.unwrap(), None);
 
-    // An update that takes another user's email is refused and changes nothing.
+    // An update that takes another user's email is refused and changes nothing, with or without
+    // its audit event.
     let mut grab = p3.clone();
     grab.email = Some(email("JANE.DOE@example.com"));
     grab.sequence = 2;
@@ -604,14 +633,35 @@ async fn unique_constraints(store: Arc<dyn Store>) {
         commit(
             &store,
             vec![Change::UpdateUser {
-                user: grab,
+                user: grab.clone(),
                 expected_sequence: 1,
             }],
         )
         .await,
         Conflict::UserEmail,
     );
+    assert_already_exists(
+        commit(
+            &store,
+            vec![
+                Change::UpdateUser {
+                    user: grab,
+                    expected_sequence: 1,
+                },
+                Change::Audit(audit(Some(p3.org_id), "user", p3.id.0, "user.updated", 2)),
+            ],
+        )
+        .await,
+        Conflict::UserEmail,
+    );
     assert_eq!(store.user(p3.id).await.unwrap(), Some(p3.clone()));
+    assert!(
+        store
+            .audit_events("user", p3.id.0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     assert_selects(
         &store,

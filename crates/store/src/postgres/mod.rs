@@ -96,6 +96,38 @@ impl PgStore {
         result
     }
 
+    /// See [`UPDATE_USER_WITH_AUDIT_PG`].
+    async fn update_user_with_audit(
+        &self,
+        user: &User,
+        expected_sequence: i64,
+        a: &AuditEvent,
+    ) -> Result<()> {
+        let c = self.client().await?;
+        let st = c
+            .prepare_cached(&UPDATE_USER_WITH_AUDIT_PG)
+            .await
+            .map_err(map_err)?;
+        let mut p = rows::user_params(user);
+        p.push(Box::new(expected_sequence));
+        p.push(Box::new(a.org_id.map(|o| o.0)));
+        p.push(Box::new(a.subject_type.clone()));
+        p.push(Box::new(a.subject_id));
+        p.push(Box::new(a.sequence));
+        p.push(Box::new(a.event_type.clone()));
+        p.push(Box::new(a.actor.as_text()));
+        p.push(Box::new(Json(a.fields.clone())));
+        p.push(Box::new(a.created_at.nanos()));
+        let refs: Vec<&(dyn ToSql + Sync)> = p
+            .iter()
+            .map(|b| b.as_ref() as &(dyn ToSql + Sync))
+            .collect();
+        if c.execute(&st, &refs).await.map_err(map_err)? == 0 {
+            return Err(Error::Conflict);
+        }
+        Ok(())
+    }
+
     async fn client(&self) -> Result<deadpool_postgres::Object> {
         self.pool
             .get()
@@ -152,6 +184,21 @@ static USER_WITH_INVITATION_PG: LazyLock<String> =
     LazyLock::new(|| sql::pg(&sql::USER_WITH_INVITATION));
 static INSERT_USER_PG: LazyLock<String> = LazyLock::new(|| sql::pg(sql::INSERT_USER));
 static UPDATE_USER_PG: LazyLock<String> = LazyLock::new(|| sql::pg(sql::UPDATE_USER));
+/// The most common change set — a user updated, with its audit event — as one statement: the
+/// audit row is inserted only when the update matched (`id` and the expected `sequence`), and a
+/// single statement is its own transaction, so it needs neither `BEGIN` nor `COMMIT` (two fewer
+/// round trips and statements for PostgreSQL to run). Parameters: those of `UPDATE_USER`, then
+/// the eight of `INSERT_AUDIT` as `$41`–`$48`. Answers the number of audit rows inserted: 0 is a
+/// conflict.
+static UPDATE_USER_WITH_AUDIT_PG: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH updated AS ({} RETURNING id) INSERT INTO audit_events (organization_id, \
+         subject_type, subject_id, sequence, event_type, actor, fields, created_at) \
+         SELECT $41::bigint, $42::text, $43::bigint, $44::bigint, $45::text, $46::text, \
+         $47::jsonb, $48::bigint FROM updated",
+        sql::pg(sql::UPDATE_USER)
+    )
+});
 const INSERT_ORGANIZATION: &str =
     "INSERT INTO organizations (id, name, created_at, modified_at) VALUES ($1, $2, $3, $4)";
 const DELETE_USER: &str = "DELETE FROM users WHERE id = $1";
@@ -550,6 +597,18 @@ impl Store for PgStore {
     async fn commit(&self, changes: ChangeSet) -> Result<()> {
         if changes.is_empty() {
             return Ok(());
+        }
+        if let [
+            Change::UpdateUser {
+                user,
+                expected_sequence,
+            },
+            Change::Audit(a),
+        ] = changes.changes.as_slice()
+        {
+            return self
+                .update_user_with_audit(user, *expected_sequence, a)
+                .await;
         }
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(map_err)?;
