@@ -118,10 +118,7 @@ impl PgStore {
         p.push(Box::new(a.actor.as_text()));
         p.push(Box::new(Json(a.fields.clone())));
         p.push(Box::new(a.created_at.nanos()));
-        let refs: Vec<&(dyn ToSql + Sync)> = p
-            .iter()
-            .map(|b| b.as_ref() as &(dyn ToSql + Sync))
-            .collect();
+        let refs = param_refs(&p);
         if c.execute(&st, &refs).await.map_err(map_err)? == 0 {
             return Err(Error::Conflict);
         }
@@ -139,10 +136,7 @@ impl PgStore {
         let c = self.client().await?;
         let st = c.prepare_cached(&s.text).await.map_err(map_err)?;
         let params: Vec<Box<dyn ToSql + Sync + Send>> = s.params.iter().map(boxed).collect();
-        let refs: Vec<&(dyn ToSql + Sync)> = params
-            .iter()
-            .map(|b| b.as_ref() as &(dyn ToSql + Sync))
-            .collect();
+        let refs = param_refs(&params);
         c.query(&st, &refs).await.map_err(map_err)
     }
 
@@ -284,6 +278,14 @@ fn statement(c: &Change) -> &'static str {
     }
 }
 
+/// `params` as the references tokio-postgres takes.
+fn param_refs(params: &[Box<dyn ToSql + Sync + Send>]) -> Vec<&(dyn ToSql + Sync)> {
+    params
+        .iter()
+        .map(|b| b.as_ref() as &(dyn ToSql + Sync))
+        .collect()
+}
+
 async fn apply_one(tx: &deadpool_postgres::Transaction<'_>, c: &Change) -> Result<()> {
     let exec = |q: &'static str| async move { tx.prepare_cached(q).await.map_err(map_err) };
     match c {
@@ -307,10 +309,7 @@ async fn apply_one(tx: &deadpool_postgres::Transaction<'_>, c: &Change) -> Resul
                 .await
                 .map_err(map_err)?;
             let p = rows::user_params(u);
-            let refs: Vec<&(dyn ToSql + Sync)> = p
-                .iter()
-                .map(|b| b.as_ref() as &(dyn ToSql + Sync))
-                .collect();
+            let refs = param_refs(&p);
             tx.execute(&st, &refs).await.map_err(map_err)?;
         }
         Change::UpdateUser {
@@ -323,10 +322,7 @@ async fn apply_one(tx: &deadpool_postgres::Transaction<'_>, c: &Change) -> Resul
                 .map_err(map_err)?;
             let mut p = rows::user_params(user);
             p.push(Box::new(*expected_sequence));
-            let refs: Vec<&(dyn ToSql + Sync)> = p
-                .iter()
-                .map(|b| b.as_ref() as &(dyn ToSql + Sync))
-                .collect();
+            let refs = param_refs(&p);
             if tx.execute(&st, &refs).await.map_err(map_err)? == 0 {
                 return Err(Error::Conflict);
             }
