@@ -491,44 +491,22 @@ async fn update_user_with_sequence(store: Arc<dyn Store>) {
     .await;
     assert_eq!(store.user(u.id).await.unwrap(), Some(v2.clone()));
 
-    // A stale sequence changes nothing, not even the other changes of the set.
+    // A stale sequence changes nothing, not even the other changes of the set — in either order
+    // (the services put the update first, which PostgreSQL runs as one statement).
     let mut stale = v2.clone();
     stale.first_name = Some("Lost".into());
     stale.sequence = 3;
-    let r = commit(
-        &store,
-        vec![
-            Change::Audit(audit(Some(org.id), "user", u.id.0, "user.updated", 3)),
-            Change::UpdateUser {
-                user: stale,
-                expected_sequence: 1,
-            },
-        ],
-    )
-    .await;
-    assert!(matches!(r, Err(Error::Conflict)), "{r:?}");
-    assert_eq!(store.user(u.id).await.unwrap(), Some(v2.clone()));
-    assert!(store.audit_events("user", u.id.0).await.unwrap().is_empty());
-
-    // The same in the order the services use, the update and then its audit event (which
-    // PostgreSQL runs as one statement).
-    let mut stale = v2.clone();
-    stale.first_name = Some("Lost".into());
-    stale.sequence = 3;
-    let r = commit(
-        &store,
-        vec![
-            Change::UpdateUser {
-                user: stale,
-                expected_sequence: 1,
-            },
-            Change::Audit(audit(Some(org.id), "user", u.id.0, "user.updated", 3)),
-        ],
-    )
-    .await;
-    assert!(matches!(r, Err(Error::Conflict)), "{r:?}");
-    assert_eq!(store.user(u.id).await.unwrap(), Some(v2.clone()));
-    assert!(store.audit_events("user", u.id.0).await.unwrap().is_empty());
+    let update = Change::UpdateUser {
+        user: stale,
+        expected_sequence: 1,
+    };
+    let event = Change::Audit(audit(Some(org.id), "user", u.id.0, "user.updated", 3));
+    for changes in [vec![event.clone(), update.clone()], vec![update, event]] {
+        let r = commit(&store, changes).await;
+        assert!(matches!(r, Err(Error::Conflict)), "{r:?}");
+        assert_eq!(store.user(u.id).await.unwrap(), Some(v2.clone()));
+        assert!(store.audit_events("user", u.id.0).await.unwrap().is_empty());
+    }
 
     // Updating a user that does not exist is a conflict as well.
     let ghost = User::new(UserId(u.id.0 + 1000), org.id, at(0));
