@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 /// The files to generate code for, relative to `proto/` (= their names in the descriptor set).
 const FILES: &[&str] = &[
+    "google/rpc/status.proto",
     "zitadel/object/v2/object.proto",
     "zitadel/v1/message.proto",
     "zitadel/user/v2/email.proto",

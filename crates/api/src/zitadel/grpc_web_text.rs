@@ -14,6 +14,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64ct::{Base64, Encoding};
 use tower::Service;
+use usher_zitadel_proto::connectrpc::ErrorCode;
 
 #[derive(Clone)]
 pub struct GrpcWebText<S> {
@@ -108,9 +109,18 @@ where
                 return respond_text(inner.call(Request::from_parts(parts, body)).await?).await;
             };
             let Some(binary) = decode_chunks(&text) else {
+                // In the protocol's own shape: a trailer frame, in base64.
+                let frame = super::error_details::grpc_web_error_frame(&super::ZError::new(
+                    ErrorCode::InvalidArgument,
+                    "INVALID-REQUEST",
+                    "The request body is not base64",
+                ));
                 return Ok((
-                    StatusCode::BAD_REQUEST,
-                    "invalid base64 in a grpc-web-text request",
+                    [(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/grpc-web-text+proto"),
+                    )],
+                    Base64::encode_string(&frame),
                 )
                     .into_response());
             };

@@ -8,6 +8,7 @@ mod body_limit;
 mod calls;
 mod convert;
 mod error;
+mod error_details;
 /// Entry points for the fuzz targets in `fuzz/` (not an API).
 #[doc(hidden)]
 pub mod fuzzing;
@@ -106,7 +107,10 @@ pub fn routes(state: &AppState) -> Routes {
         .service(
             RPC_PATH,
             &[Method::POST],
-            grpc_web_text::GrpcWebText::new(body_limit::BodyLimit::new(rpc, limit), limit),
+            grpc_web_text::GrpcWebText::new(
+                body_limit::BodyLimit::new(error_details::ErrorDetails::new(rpc), limit),
+                limit,
+            ),
         )
         .route_layer(middleware::from_fn(grpc_status_in_trailers));
     Routes::new(Kind::Rest)

@@ -365,7 +365,14 @@ pub(crate) fn assert_grpc_error(s: &tonic::Status, code: Code, id: &str) -> Stri
 
 #[track_caller]
 pub(crate) fn assert_connect_error(r: &Resp, code: Code, id: &str) -> String {
-    let (name, http) = code_row(code);
+    assert_connect_error_at(r, code, code_row(code).1, id)
+}
+
+/// [`assert_connect_error`] with an HTTP status outside the table (Connect's 404 for an unknown
+/// method).
+#[track_caller]
+fn assert_connect_error_at(r: &Resp, code: Code, http: u16, id: &str) -> String {
+    let (name, _) = code_row(code);
     assert_eq!(r.status, http, "{}", r.text);
     assert!(
         r.headers["content-type"]
@@ -1260,6 +1267,126 @@ async fn grpc_web_binary_and_text(app: TestApp) {
         .await;
         assert_web_error(&w, Code::Unauthenticated, "AUTH-UNAUTHENTICATED");
     }
+}
+
+/// GetUserByIdRequest's field 1 (`user_id`, a string) sent as a number: a body that does not
+/// decode as the call's message.
+#[derive(Clone, PartialEq, prost::Message)]
+struct WrongWireType {
+    #[prost(uint64, tag = "1")]
+    user_id: u64,
+}
+
+/// Errors connectrpc raises before usher's handler runs (a body that does not decode, an unknown
+/// method, a broken envelope, base64 that is not) carry a `zitadel.v1.ErrorDetail` like every other
+/// error, on every protocol.
+async fn rpc_layer_errors_carry_details(app: TestApp) {
+    let admin = app.org_admin().await;
+    let wrong = WrongWireType { user_id: 7 };
+
+    // Connect JSON: not JSON, and JSON of the wrong type.
+    for body in [r#"{"userId": "#, r#"{"userId": 7}"#] {
+        let r = TestApp::read(
+            app.client
+                .post(format!("{}{SERVICE}GetUserByID", app.base))
+                .header("content-type", "application/json")
+                .header("connect-protocol-version", "1")
+                .bearer_auth(&admin)
+                .body(body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_connect_error(&r, Code::InvalidArgument, "INVALID-REQUEST");
+    }
+    // Connect binary: the wrong wire type; an error body is JSON.
+    let (status, ct, body) = connect_proto(&app, "GetUserByID", Some(&admin), &wrong).await;
+    assert_eq!((status, ct.as_str()), (400, "application/json"));
+    let r = Resp {
+        status,
+        headers: {
+            let mut h = reqwest::header::HeaderMap::new();
+            h.insert("content-type", ct.parse().unwrap());
+            h
+        },
+        text: String::from_utf8(body.clone()).unwrap(),
+        body: serde_json::from_slice(&body).unwrap(),
+    };
+    assert_connect_error(&r, Code::InvalidArgument, "INVALID-REQUEST");
+    // Connect, an unknown method: 404 as connect-go answers it, code unimplemented.
+    let r = connect_json(&app, "NoSuchCall", Some(&admin), &json!({}), true).await;
+    let message = assert_connect_error_at(&r, Code::Unimplemented, 404, "UNIMPLEMENTED");
+    assert!(message.contains("NoSuchCall"), "{message}");
+
+    // gRPC (tonic): the wrong wire type, and an unknown method.
+    let s = grpc::<WrongWireType, ()>(&app, "GetUserByID", Some(&admin), &[], wrong.clone())
+        .await
+        .expect_err("does not decode");
+    assert_grpc_error(&s, Code::InvalidArgument, "INVALID-REQUEST");
+    let s = grpc::<zu::GetUserByIdRequest, ()>(
+        &app,
+        "NoSuchCall",
+        Some(&admin),
+        &[],
+        zu::GetUserByIdRequest {
+            user_id: "1".into(),
+        },
+    )
+    .await
+    .expect_err("no such call");
+    assert_grpc_error(&s, Code::Unimplemented, "UNIMPLEMENTED");
+
+    // gRPC-Web, binary and text: the same two.
+    for text in [false, true] {
+        let w = grpc_web(&app, "GetUserByID", Some(&admin), &wrong, text).await;
+        assert_web_error(&w, Code::InvalidArgument, "INVALID-REQUEST");
+        let w = grpc_web(&app, "NoSuchCall", Some(&admin), &wrong, text).await;
+        assert_web_error(&w, Code::Unimplemented, "UNIMPLEMENTED");
+    }
+    // gRPC-Web: an envelope that promises more bytes than it brings.
+    let res = app
+        .client
+        .post(format!("{}{SERVICE}GetUserByID", app.base))
+        .header("content-type", "application/grpc-web+proto")
+        .bearer_auth(&admin)
+        .body(vec![0u8, 0, 0, 0, 9, 1, 2])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let bytes = res.bytes().await.unwrap();
+    assert_eq!(bytes[0], 0x80, "a trailer frame");
+    let trailers = std::str::from_utf8(&bytes[5..]).unwrap();
+    let bin = trailers
+        .split("\r\n")
+        .find_map(|l| l.strip_prefix("grpc-status-details-bin: "))
+        .unwrap_or_else(|| panic!("no details: {trailers}"));
+    assert_status_details(&b64(bin), Code::InvalidArgument, "INVALID-REQUEST");
+    // gRPC-Web text: a body that is not base64.
+    let res = app
+        .client
+        .post(format!("{}{SERVICE}GetUserByID", app.base))
+        .header("content-type", "application/grpc-web-text")
+        .bearer_auth(&admin)
+        .body("@@@@")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers()["content-type"],
+        "application/grpc-web-text+proto"
+    );
+    let bytes = decode_text_chunks(&res.bytes().await.unwrap());
+    assert_eq!(bytes[0], 0x80, "a trailer frame");
+    let trailers = std::str::from_utf8(&bytes[5..]).unwrap();
+    assert!(trailers.contains("grpc-status: 3\r\n"), "{trailers}");
+    let bin = trailers
+        .split("\r\n")
+        .find_map(|l| l.strip_prefix("grpc-status-details-bin: "))
+        .unwrap_or_else(|| panic!("no details: {trailers}"));
+    assert_status_details(&b64(bin), Code::InvalidArgument, "INVALID-REQUEST");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -3150,6 +3277,7 @@ both_backends!(
     sdk_drives_a_user_through_its_life,
     connect_json_and_binary,
     grpc_web_binary_and_text,
+    rpc_layer_errors_carry_details,
     rest_gateway_seed_003,
     every_error_on_every_protocol,
     wrong_passwords_exhaust_on_every_protocol,
