@@ -26,7 +26,10 @@ pub struct Limits {
     pub json_body: usize,
     /// Largest bulk-import upload, in bytes.
     pub import_body: usize,
-    /// Rows per import transaction.
+    /// Rows per import transaction (10,000). Each commit writes every page it changed of the
+    /// random-key indexes (names, emails, usernames) to the WAL; more rows per commit share the
+    /// pages. 1,000,000 users import in ~47 s with 10,000 rows, ~54 s with 2,000 (2026-11-24). The
+    /// price: a write arriving during an import may wait for one batch, about 0.5 s.
     pub import_batch: usize,
     /// Client addresses (for brute-force limits) from the last `X-Forwarded-For` entry.
     pub trust_forwarded_for: bool,
@@ -37,7 +40,7 @@ impl Default for Limits {
         Self {
             json_body: 1024 * 1024,
             import_body: 1024 * 1024 * 1024,
-            import_batch: 2000,
+            import_batch: 10000,
             trust_forwarded_for: false,
         }
     }

@@ -94,9 +94,11 @@ async fn org_with_admin(app: &TestApp, name: &str) -> (i64, String) {
     (org, key)
 }
 
-/// 10,000 rows with every column answer `[]`, and every row is a user that reads back intact.
-async fn ten_thousand_rows(app: TestApp) {
-    const ROWS: usize = 10_000;
+/// 25,000 rows (three import transactions of 10,000) with every column answer `[]`, and every row
+/// is a user that reads back intact; a last row about the first user, two transactions later,
+/// updates that user instead of making another.
+async fn rows_across_batches(app: TestApp) {
+    const ROWS: usize = 25_000;
     let (org, admin) = org_with_admin(&app, "bulk").await;
     let mut csv = String::with_capacity(ROWS * 128);
     csv.push_str(HEADER);
@@ -110,12 +112,15 @@ async fn ten_thousand_rows(app: TestApp) {
         )
         .expect("write");
     }
+    csv.push_str(
+        "First0,Last0,user0@example.com,+31610000000,ext-0,Imported row 0,batch three,false\n",
+    );
 
     let started = Instant::now();
     let r = import(&app, org, &admin, &csv).await;
     let took = started.elapsed();
     eprintln!(
-        "bold_import::ten_thousand_rows on {:?}: {ROWS} rows imported in {took:?}",
+        "bold_import::rows_across_batches on {:?}: {ROWS} rows imported in {took:?}",
         app.backend()
     );
     r.expect(200);
@@ -125,7 +130,7 @@ async fn ten_thousand_rows(app: TestApp) {
     // Nothing leaked into the default organization.
     assert_eq!(count(&app, 1).await, 0);
 
-    for i in [0usize, 4321, 7007, ROWS - 1] {
+    for i in [0usize, 4321, 7007, 12_345, ROWS - 1] {
         let listed = by_external_id(&app, &admin, org, &format!("ext-{i}")).await;
         let id = listed["id"].as_i64().expect("id");
         let r = app.get(&format!("/v2/users/{id}"), &admin).await;
@@ -141,7 +146,10 @@ async fn ten_thousand_rows(app: TestApp) {
         assert_eq!(u["phoneNumberVerified"], false);
         assert_eq!(u["externalId"], format!("ext-{i}"));
         assert_eq!(u["description"], format!("Imported row {i}"));
-        assert_eq!(u["remarks"], "batch one");
+        assert_eq!(
+            u["remarks"],
+            if i == 0 { "batch three" } else { "batch one" }
+        );
         assert_eq!(u["superUser"], i % 1000 == 7);
         assert_eq!(u["registered"], false);
         assert_eq!(u["invitation"], Value::Null);
@@ -627,7 +635,7 @@ async fn imported_password_hashes(app: TestApp) {
 
 both_backends!(
     imported_password_hashes,
-    ten_thousand_rows,
+    rows_across_batches,
     crlf_files_and_row_numbers,
     row_problems_are_reported_and_the_rest_imported,
     reimport_updates_instead_of_duplicating,
