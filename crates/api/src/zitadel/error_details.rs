@@ -8,20 +8,15 @@
 //!
 //! Errors that already carry a detail (usher's own) and successful answers pass through untouched.
 
-use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
 use axum::body::{Body, to_bytes};
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::Response;
 use base64ct::{Base64Unpadded, Encoding};
 use bytes::{BufMut, Bytes, BytesMut};
 use http_body_util::BodyExt;
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
-use tower::Service;
 use usher_zitadel_proto::buffa::Message;
 use usher_zitadel_proto::buffa_types::google::protobuf::Any;
 use usher_zitadel_proto::connectrpc::ErrorCode;
@@ -210,64 +205,31 @@ fn complete_connect_body(body: &[u8]) -> Option<Bytes> {
     Some(z.into_connect().to_json())
 }
 
-#[derive(Clone)]
-pub struct ErrorDetails<S> {
-    inner: S,
-}
-
-impl<S> ErrorDetails<S> {
-    pub fn new(inner: S) -> Self {
-        Self { inner }
-    }
-}
-
-impl<S, B> Service<Request> for ErrorDetails<S>
-where
-    S: Service<Request, Response = axum::http::Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<axum::BoxError>,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request) -> Self::Future {
-        let mut inner = self.inner.clone();
-        std::mem::swap(&mut inner, &mut self.inner);
-        let protocol = protocol(req.headers());
-        let fut = inner.call(req);
-        Box::pin(async move {
-            let res = fut.await?.map(Body::new);
-            Ok(match protocol {
-                Protocol::Connect => complete_connect(res).await,
-                Protocol::Grpc => res.map(|body| {
-                    Body::new(body.map_frame(|frame| match frame.into_trailers() {
-                        Ok(mut trailers) => {
-                            complete_trailers(&mut trailers);
-                            http_body::Frame::trailers(trailers)
-                        }
-                        Err(frame) => frame,
-                    }))
-                }),
-                Protocol::GrpcWeb => res.map(|body| {
-                    Body::new(body.map_frame(|frame| match frame.into_data() {
-                        Ok(data) if data.first().is_some_and(|f| f & TRAILER_FLAG != 0) => {
-                            http_body::Frame::data(complete_web_chunk(&data).unwrap_or(data))
-                        }
-                        Ok(data) => http_body::Frame::data(data),
-                        Err(frame) => frame,
-                    }))
-                }),
-            })
-        })
+/// The layer's function (`axum::middleware::from_fn`, applied right around connectrpc): answers
+/// pass through, an error without a detail gets one.
+pub(super) async fn complete_errors(req: Request, next: Next) -> Response {
+    let protocol = protocol(req.headers());
+    let res = next.run(req).await;
+    match protocol {
+        Protocol::Connect => complete_connect(res).await,
+        Protocol::Grpc => res.map(|body| {
+            Body::new(body.map_frame(|frame| match frame.into_trailers() {
+                Ok(mut trailers) => {
+                    complete_trailers(&mut trailers);
+                    http_body::Frame::trailers(trailers)
+                }
+                Err(frame) => frame,
+            }))
+        }),
+        Protocol::GrpcWeb => res.map(|body| {
+            Body::new(body.map_frame(|frame| match frame.into_data() {
+                Ok(data) if data.first().is_some_and(|f| f & TRAILER_FLAG != 0) => {
+                    http_body::Frame::data(complete_web_chunk(&data).unwrap_or(data))
+                }
+                Ok(data) => http_body::Frame::data(data),
+                Err(frame) => frame,
+            }))
+        }),
     }
 }
 

@@ -22,6 +22,7 @@ use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::Response;
+use tower::Layer;
 use usher_zitadel_proto::connectrpc;
 use usher_zitadel_proto::zitadel::user::v2::UserServiceExt;
 
@@ -108,7 +109,10 @@ pub fn routes(state: &AppState) -> Routes {
             RPC_PATH,
             &[Method::POST],
             grpc_web_text::GrpcWebText::new(
-                body_limit::BodyLimit::new(error_details::ErrorDetails::new(rpc), limit),
+                body_limit::BodyLimit::new(
+                    middleware::from_fn(error_details::complete_errors).layer(rpc),
+                    limit,
+                ),
                 limit,
             ),
         )

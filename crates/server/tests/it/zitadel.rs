@@ -1286,18 +1286,8 @@ async fn rpc_layer_errors_carry_details(app: TestApp) {
 
     // Connect JSON: not JSON, and JSON of the wrong type.
     for body in [r#"{"userId": "#, r#"{"userId": 7}"#] {
-        let r = TestApp::read(
-            app.client
-                .post(format!("{}{SERVICE}GetUserByID", app.base))
-                .header("content-type", "application/json")
-                .header("connect-protocol-version", "1")
-                .bearer_auth(&admin)
-                .body(body)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let res = post_raw(&app, &admin, "application/json", body).await;
+        let r = TestApp::read(res).await;
         assert_connect_error(&r, Code::InvalidArgument, "INVALID-REQUEST");
     }
     // Connect binary: the wrong wire type; an error body is JSON.
@@ -1345,48 +1335,58 @@ async fn rpc_layer_errors_carry_details(app: TestApp) {
         assert_web_error(&w, Code::Unimplemented, "UNIMPLEMENTED");
     }
     // gRPC-Web: an envelope that promises more bytes than it brings.
-    let res = app
-        .client
-        .post(format!("{}{SERVICE}GetUserByID", app.base))
-        .header("content-type", "application/grpc-web+proto")
-        .bearer_auth(&admin)
-        .body(vec![0u8, 0, 0, 0, 9, 1, 2])
-        .send()
-        .await
-        .unwrap();
+    let res = post_raw(
+        &app,
+        &admin,
+        "application/grpc-web+proto",
+        vec![0u8, 0, 0, 0, 9, 1, 2],
+    )
+    .await;
     assert_eq!(res.status(), 200);
     let bytes = res.bytes().await.unwrap();
-    assert_eq!(bytes[0], 0x80, "a trailer frame");
-    let trailers = std::str::from_utf8(&bytes[5..]).unwrap();
-    let bin = trailers
-        .split("\r\n")
-        .find_map(|l| l.strip_prefix("grpc-status-details-bin: "))
-        .unwrap_or_else(|| panic!("no details: {trailers}"));
-    assert_status_details(&b64(bin), Code::InvalidArgument, "INVALID-REQUEST");
+    assert_trailer_frame_error(&bytes, Code::InvalidArgument, "INVALID-REQUEST");
     // gRPC-Web text: a body that is not base64.
-    let res = app
-        .client
-        .post(format!("{}{SERVICE}GetUserByID", app.base))
-        .header("content-type", "application/grpc-web-text")
-        .bearer_auth(&admin)
-        .body("@@@@")
-        .send()
-        .await
-        .unwrap();
+    let res = post_raw(&app, &admin, "application/grpc-web-text", "@@@@").await;
     assert_eq!(res.status(), 200);
     assert_eq!(
         res.headers()["content-type"],
         "application/grpc-web-text+proto"
     );
     let bytes = decode_text_chunks(&res.bytes().await.unwrap());
+    assert_trailer_frame_error(&bytes, Code::InvalidArgument, "INVALID-REQUEST");
+}
+
+/// GetUserByID with a body as given.
+async fn post_raw(
+    app: &TestApp,
+    token: &str,
+    content_type: &str,
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Response {
+    app.client
+        .post(format!("{}{SERVICE}GetUserByID", app.base))
+        .header("content-type", content_type)
+        .bearer_auth(token)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A gRPC-Web body that is one trailer frame: `grpc-status` is `code` and
+/// `grpc-status-details-bin` carries the ErrorDetail `id`.
+#[track_caller]
+fn assert_trailer_frame_error(bytes: &[u8], code: Code, id: &str) {
     assert_eq!(bytes[0], 0x80, "a trailer frame");
     let trailers = std::str::from_utf8(&bytes[5..]).unwrap();
-    assert!(trailers.contains("grpc-status: 3\r\n"), "{trailers}");
-    let bin = trailers
-        .split("\r\n")
-        .find_map(|l| l.strip_prefix("grpc-status-details-bin: "))
-        .unwrap_or_else(|| panic!("no details: {trailers}"));
-    assert_status_details(&b64(bin), Code::InvalidArgument, "INVALID-REQUEST");
+    let value = |name: &str| {
+        trailers
+            .split("\r\n")
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
+            .unwrap_or_else(|| panic!("no {name}: {trailers}"))
+    };
+    assert_eq!(value("grpc-status"), (code as i32).to_string());
+    assert_status_details(&b64(value("grpc-status-details-bin")), code, id);
 }
 
 // ---------------------------------------------------------------------------------------------
