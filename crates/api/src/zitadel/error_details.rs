@@ -31,7 +31,7 @@ const DETAIL_TYPE_URL: &str = "type.googleapis.com/zitadel.v1.ErrorDetail";
 /// What gRPC percent-encodes in `grpc-message`: controls, `%` and everything outside ASCII.
 const GRPC_MESSAGE: &AsciiSet = &CONTROLS.add(b'%');
 
-/// An error body connectrpc writes is a few hundred bytes; anything longer is passed on as is.
+/// An error body connectrpc writes is a few hundred bytes; a longer one is passed on as it is.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
 /// The flag of a gRPC-Web trailer frame.
@@ -240,12 +240,16 @@ async fn complete_connect(res: Response) -> Response {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("application/json"));
-    if res.status() == StatusCode::OK || !json {
+    // connectrpc writes its error bodies whole, so their size is known before reading.
+    let small = http_body::Body::size_hint(res.body())
+        .upper()
+        .is_some_and(|n| n <= MAX_ERROR_BODY as u64);
+    if res.status() == StatusCode::OK || !json || !small {
         return res;
     }
     let (mut parts, body) = res.into_parts();
     let Ok(bytes) = to_bytes(body, MAX_ERROR_BODY).await else {
-        // Over the size of any error connectrpc writes, or broken off: nothing to complete.
+        // A body that broke off: nothing to complete, nothing left to send.
         parts.headers.remove(header::CONTENT_LENGTH);
         return Response::from_parts(parts, Body::empty());
     };
@@ -360,6 +364,38 @@ mod tests {
         assert!(payload.contains("grpc-status-details-bin: "), "{payload}");
         // A frame split across chunks is left alone.
         assert!(complete_web_chunk(&done[..done.len() - 3]).is_none());
+    }
+
+    #[tokio::test]
+    async fn connect_error_bodies_are_completed_unless_too_long() {
+        let answer = |body: String| {
+            Response::builder()
+                .status(StatusCode::BAD_REQUEST)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body))
+                .unwrap()
+        };
+        let read = |res: Response| async move {
+            String::from_utf8(
+                to_bytes(res.into_body(), usize::MAX)
+                    .await
+                    .unwrap()
+                    .to_vec(),
+            )
+            .unwrap()
+        };
+        let small = r#"{"code":"invalid_argument","message":"bad"}"#.to_owned();
+        let v: serde_json::Value =
+            serde_json::from_str(&read(complete_connect(answer(small)).await).await).unwrap();
+        assert_eq!(v["message"], "bad (INVALID-REQUEST)");
+        let long = format!(
+            r#"{{"code":"invalid_argument","message":"{}"}}"#,
+            "x".repeat(MAX_ERROR_BODY)
+        );
+        assert_eq!(
+            read(complete_connect(answer(long.clone())).await).await,
+            long
+        );
     }
 
     #[test]
