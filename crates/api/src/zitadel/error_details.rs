@@ -8,13 +8,14 @@
 //!
 //! Errors that already carry a detail (usher's own) and successful answers pass through untouched.
 
-use axum::body::{Body, to_bytes};
+use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use base64ct::{Base64Unpadded, Encoding};
 use bytes::{BufMut, Bytes, BytesMut};
+use futures::StreamExt;
 use http_body_util::BodyExt;
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
 use usher_zitadel_proto::buffa::Message;
@@ -240,19 +241,28 @@ async fn complete_connect(res: Response) -> Response {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("application/json"));
-    // connectrpc writes its error bodies whole, so their size is known before reading.
-    let small = http_body::Body::size_hint(res.body())
-        .upper()
-        .is_some_and(|n| n <= MAX_ERROR_BODY as u64);
-    if res.status() == StatusCode::OK || !json || !small {
+    if res.status() == StatusCode::OK || !json {
         return res;
     }
-    let (mut parts, body) = res.into_parts();
-    let Ok(bytes) = to_bytes(body, MAX_ERROR_BODY).await else {
-        // A body that broke off: nothing to complete, nothing left to send.
-        parts.headers.remove(header::CONTENT_LENGTH);
-        return Response::from_parts(parts, Body::empty());
-    };
+    let (mut parts, mut body) = res.into_parts();
+    let mut read = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            // A body that broke off: nothing to complete, nothing left to send.
+            parts.headers.remove(header::CONTENT_LENGTH);
+            return Response::from_parts(parts, Body::empty());
+        };
+        if let Ok(data) = frame.into_data() {
+            read.extend_from_slice(&data);
+        }
+        if read.len() > MAX_ERROR_BODY {
+            // Not an error body connectrpc wrote: passed on as it is, what was read first.
+            let head = futures::stream::once(std::future::ready(Ok(read.freeze())));
+            let rest = body.into_data_stream();
+            return Response::from_parts(parts, Body::from_stream(head.chain(rest)));
+        }
+    }
+    let bytes = read.freeze();
     match complete_connect_body(&bytes) {
         Some(completed) => {
             parts.headers.remove(header::CONTENT_LENGTH);
@@ -372,12 +382,18 @@ mod tests {
             Response::builder()
                 .status(StatusCode::BAD_REQUEST)
                 .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(body))
+                // In chunks and without a size, as a streamed body comes.
+                .body(Body::from_stream(futures::stream::iter(
+                    body.into_bytes()
+                        .chunks(1000)
+                        .map(|c| Ok::<_, std::io::Error>(Bytes::copy_from_slice(c)))
+                        .collect::<Vec<_>>(),
+                )))
                 .unwrap()
         };
         let read = |res: Response| async move {
             String::from_utf8(
-                to_bytes(res.into_body(), usize::MAX)
+                axum::body::to_bytes(res.into_body(), usize::MAX)
                     .await
                     .unwrap()
                     .to_vec(),
