@@ -351,6 +351,11 @@ fn outbox_message(user: Option<UserId>, channel: Channel, n: i64) -> OutboxMessa
     }
 }
 
+/// No audit event was written for user `id`.
+async fn assert_no_audit(store: &Arc<dyn Store>, id: i64) {
+    assert!(store.audit_events("user", id).await.unwrap().is_empty());
+}
+
 fn assert_already_exists(r: Result<(), Error>, what: Conflict) {
     match r {
         Err(Error::AlreadyExists { what: w, .. }) => assert_eq!(w, what),
@@ -633,13 +638,7 @@ async fn unique_constraints(store: Arc<dyn Store>) {
         Conflict::UserEmail,
     );
     assert_eq!(store.user(p3.id).await.unwrap(), Some(p3.clone()));
-    assert!(
-        store
-            .audit_events("user", p3.id.0)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_no_audit(&store, p3.id.0).await;
 
     assert_selects(
         &store,
@@ -693,13 +692,7 @@ async fn change_sets_are_atomic(store: Arc<dyn Store>) {
     assert_already_exists(r, Conflict::UserEmail);
     assert_eq!(store.user(fresh.id).await.unwrap(), None);
     assert_eq!(store.user(clash.id).await.unwrap(), None);
-    assert!(
-        store
-            .audit_events("user", fresh.id.0)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_no_audit(&store, fresh.id.0).await;
     assert_eq!(store.invitation(fresh.id).await.unwrap(), None);
     assert_eq!(store.group(GroupId(group_id)).await.unwrap(), None);
     assert!(store.codes(fresh.id).await.unwrap().is_empty());
@@ -2232,13 +2225,7 @@ async fn audit_and_outbox(store: Arc<dyn Store>) {
         store.audit_events("user_group", u.id.0).await.unwrap(),
         vec![group_event]
     );
-    assert!(
-        store
-            .audit_events("user", u.id.0 + 1)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_no_audit(&store, u.id.0 + 1).await;
     assert!(
         store
             .audit_events("organization", u.id.0)
