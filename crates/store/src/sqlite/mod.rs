@@ -34,14 +34,14 @@ const PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;";
 
 /// On the write connection only: no automatic checkpoints (the checkpoint thread runs them), a
-/// WAL file trimmed back to 64 MiB after it restarts, a page cache of up to 32 MiB (filled
+/// WAL file trimmed back to 80 MiB after it restarts, a page cache of up to 32 MiB (filled
 /// only as pages are used) so that a bulk import's index pages stay in memory between batches,
 /// and statement journals in memory. Every change set runs in a savepoint (see `writer.rs`), so
 /// each page it touches is first saved to the statement journal; in a temporary file that was a
 /// file created, written and deleted per group commit — half of a bulk import's time was the
 /// kernel's, writing and evicting those files. In memory the journal holds at most the pages of
 /// one transaction.
-const WRITER_PRAGMAS: &str = "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864; \
+const WRITER_PRAGMAS: &str = "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 83886080; \
     PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY;";
 
 /// The users of organization `?1` with one of the external ids in the JSON array `?2` or one of
@@ -59,39 +59,25 @@ static USERS_BY_KEYS: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// WAL frames (pages) after which the checkpoint thread makes the WAL start over with a `RESTART`
-/// checkpoint, which waits for the writer: 131,072 pages of 4 KiB, a 512 MiB WAL.
-const WAL_RESTART_FRAMES: i64 = 131_072;
-
 /// Copies committed pages from the WAL into the database after commits, off the writer's path.
 ///
 /// SQLite's own automatic checkpoint runs inside the commit that crosses 1,000 WAL pages, so that
 /// writer (and every request waiting on it) waits for the copy and its fsync. Here a `PASSIVE`
 /// checkpoint runs at most every 50 ms while commits happen, beside the writer. A passive
-/// checkpoint never makes the WAL start over while the writer is busy, so under a write load that
-/// never pauses the WAL grows; at [`WAL_RESTART_FRAMES`] one `RESTART` checkpoint (just after a
-/// passive one, so little is left to copy) waits for the writer and lets the WAL start over. Ends,
-/// after a last checkpoint, when the writer has stopped.
+/// checkpoint cannot make the WAL start over while the writer keeps committing; the writer does
+/// that itself when the WAL has grown long (see `writer::WAL_RESTART_FRAMES`), with little left
+/// to copy thanks to this thread. Ends, after a last checkpoint, when the writer has stopped.
 fn checkpointer(conn: Connection, commits: mpsc::Receiver<()>) {
-    let checkpoint = |mode: &str| {
-        conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
-            Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
-        })
-    };
+    let checkpoint =
+        || conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(0));
     while commits.recv().is_ok() {
         std::thread::sleep(std::time::Duration::from_millis(50));
         while commits.try_recv().is_ok() {}
-        match checkpoint("PASSIVE") {
-            Ok((log, _)) if log >= WAL_RESTART_FRAMES => {
-                if let Err(e) = checkpoint("RESTART") {
-                    tracing::warn!(error = %e, "sqlite restart checkpoint failed");
-                }
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "sqlite checkpoint failed"),
+        if let Err(e) = checkpoint() {
+            tracing::warn!(error = %e, "sqlite checkpoint failed");
         }
     }
-    let _ = checkpoint("PASSIVE");
+    let _ = checkpoint();
 }
 
 /// Replaces SQLite's built-in `lower()`, which folds ASCII letters only, with Rust's Unicode
