@@ -34,14 +34,14 @@ const PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;";
 
 /// On the write connection only: no automatic checkpoints (the checkpoint thread runs them), a
-/// WAL file trimmed back to 80 MiB after it restarts, a page cache of up to 32 MiB (filled
+/// WAL file trimmed back to 300 MiB after it restarts, a page cache of up to 32 MiB (filled
 /// only as pages are used) so that a bulk import's index pages stay in memory between batches,
 /// and statement journals in memory. Every change set runs in a savepoint (see `writer.rs`), so
 /// each page it touches is first saved to the statement journal; in a temporary file that was a
 /// file created, written and deleted per group commit — half of a bulk import's time was the
 /// kernel's, writing and evicting those files. In memory the journal holds at most the pages of
 /// one transaction.
-const WRITER_PRAGMAS: &str = "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 83886080; \
+const WRITER_PRAGMAS: &str = "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 314572800; \
     PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY;";
 
 /// The users of organization `?1` with one of the external ids in the JSON array `?2` or one of
@@ -66,19 +66,50 @@ static USERS_BY_KEYS: LazyLock<String> = LazyLock::new(|| {
 /// checkpoint runs at most every 50 ms while commits happen, beside the writer. A passive
 /// checkpoint cannot make the WAL start over while the writer keeps committing; the writer does
 /// that itself when the WAL has grown long (see `writer::WAL_RESTART_FRAMES`), with little left
-/// to copy thanks to this thread. Ends, after a last checkpoint, when the writer has stopped.
+/// to copy thanks to this thread. Once no commit has come for [`QUIET`], a `TRUNCATE` checkpoint
+/// empties the WAL file, so that the disk space a burst of writes took is given back. Ends,
+/// after a last checkpoint, when the writer has stopped.
 fn checkpointer(conn: Connection, commits: mpsc::Receiver<()>) {
-    let checkpoint =
-        || conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(0));
-    while commits.recv().is_ok() {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        while commits.try_recv().is_ok() {}
-        if let Err(e) = checkpoint() {
-            tracing::warn!(error = %e, "sqlite checkpoint failed");
+    let checkpoint = |mode: &str| {
+        conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+            r.get::<_, i64>(0)
+        })
+    };
+    let mut truncated = true;
+    loop {
+        let signal = if truncated {
+            commits
+                .recv()
+                .map_err(|_| mpsc::RecvTimeoutError::Disconnected)
+        } else {
+            commits.recv_timeout(QUIET)
+        };
+        match signal {
+            Ok(()) => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                while commits.try_recv().is_ok() {}
+                if let Err(e) = checkpoint("PASSIVE") {
+                    tracing::warn!(error = %e, "sqlite checkpoint failed");
+                }
+                truncated = false;
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                // Busy (a reader or the writer came back) is not an error: the next quiet
+                // moment tries again.
+                match checkpoint("TRUNCATE") {
+                    Ok(0) => truncated = true,
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "sqlite truncate checkpoint failed"),
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }
-    let _ = checkpoint();
+    let _ = checkpoint("PASSIVE");
 }
+
+/// Time without commits after which the checkpoint thread empties the WAL file.
+const QUIET: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Replaces SQLite's built-in `lower()`, which folds ASCII letters only, with Rust's Unicode
 /// `to_lowercase` on every connection of the store. The queries and the unique index on

@@ -59,9 +59,10 @@ impl Outcome {
 /// Change sets committed in one transaction, at most.
 const MAX_BATCH: usize = 512;
 
-/// WAL frames (pages of 4 KiB) after which the writer makes the WAL start over: 16,384 frames,
-/// 67.5 MB with their headers, under the 80 MiB `journal_size_limit` trims the WAL file back to
-/// (see `WRITER_PRAGMAS`), so that the file is reused as it is, never truncated and regrown.
+/// WAL frames (pages of 4 KiB) after which the writer makes the WAL start over: 65,536 frames,
+/// 270 MB with their headers, under the 300 MiB `journal_size_limit` trims the WAL file back to
+/// (see `WRITER_PRAGMAS`), so that under load the file is reused as it is, never truncated and
+/// regrown (the checkpoint thread empties it once writes pause).
 ///
 /// SQLite starts the WAL over only in a write transaction that begins when every frame has been
 /// copied into the database and no reader still reads an older snapshot. The checkpoint thread's
@@ -75,7 +76,11 @@ const MAX_BATCH: usize = 512;
 /// between two transactions, so nothing new arrives meanwhile); its next transaction starts the
 /// WAL over, unless a reader still holds an older snapshot, in which case the next commit tries
 /// again.
-pub(super) const WAL_RESTART_FRAMES: c_int = 16_384;
+///
+/// That checkpoint's fsync holds up every write queued behind it (25–35 ms here), so the WAL is
+/// let grow this long: with 16,384 frames it happened four times a second under updates at
+/// 32 connections and was the p99 of the updates (31 ms).
+pub(super) const WAL_RESTART_FRAMES: c_int = 65_536;
 
 thread_local! {
     /// Frames in the WAL after the writer's last commit (SQLite's WAL hook, on the writer's thread).
@@ -107,8 +112,30 @@ pub(super) fn run(
     committed: std::sync::mpsc::SyncSender<()>,
 ) {
     conn.wal_hook(Some(note_wal_frames));
+    // Users noted but not re-indexed: written by another program without this writer.
+    if let Err(e) = conn
+        .execute_batch("BEGIN IMMEDIATE")
+        .and_then(|()| reindex_search(&conn))
+        .and_then(|_| conn.execute_batch("COMMIT"))
+    {
+        let _ = conn.execute_batch("ROLLBACK");
+        tracing::warn!(error = %e, "sqlite: re-indexing noted users failed");
+    }
     let mut held: Option<Job> = None;
-    while let Some(first) = held.take().or_else(|| rx.recv().ok()) {
+    let mut merge_due = true;
+    loop {
+        // With nothing queued, merge the search index's segments, a step at a time, until a job
+        // arrives or nothing is left to merge.
+        while merge_due && held.is_none() {
+            match rx.try_recv() {
+                Ok(job) => held = Some(job),
+                Err(TryRecvError::Empty) => merge_due = merge_search_alone(&conn, IDLE_MERGE_PAGES),
+                Err(TryRecvError::Disconnected) => break,
+            }
+        }
+        let Some(first) = held.take().or_else(|| rx.recv().ok()) else {
+            break;
+        };
         let mut batch = vec![first];
         // A large change set (a bulk import's batch) commits alone; see `commit_batch`.
         while batch.len() < MAX_BATCH && !batch[0].is_large() {
@@ -122,6 +149,7 @@ pub(super) fn run(
             }
         }
         let results = commit_batch(&mut conn, &batch);
+        merge_due = true;
         // Wake the checkpointer (a signal is already pending when this fails).
         let _ = committed.try_send(());
         for (job, result) in batch.into_iter().zip(results) {
@@ -161,31 +189,43 @@ fn unavailable(msg: &str) -> Error {
     Error::Unavailable(msg.to_owned())
 }
 
-/// Commits the jobs in one transaction, each in a savepoint of its own so that a failing one is
-/// rolled back alone — except a job alone in its transaction, which needs no savepoint: when it
-/// fails the whole transaction rolls back. That matters for large change sets: SQLite truncates
-/// the in-memory statement journal after every statement by walking it from its start, and inside
-/// a savepoint the journal holds every page the change set has touched so far, so the cost of a
-/// change set of n statements grew as n² (a bulk import's 500-row batch spent most of its time
-/// there).
+/// Commits the jobs in one transaction.
+///
+/// First every job runs straight in the transaction, without savepoints: a savepoint per job
+/// would let a failing one roll back alone, but every job would pay for it (two statements, and
+/// a copy of each page it touches first). Change sets rarely fail (a stale sequence, a taken
+/// username); when one does, the transaction is rolled back and the batch runs again in
+/// [`commit_in_savepoints`], where only the failing ones are refused.
 fn commit_batch(conn: &mut Connection, batch: &[Job]) -> Vec<Outcome> {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         let msg = e.to_string();
         return batch.iter().map(|j| failed(j, unavailable(&msg))).collect();
     }
-    if let [job] = batch {
+    let mut results = Vec::with_capacity(batch.len());
+    for job in batch {
         let outcome = run_job(conn, job);
         if !outcome.is_ok() {
             let _ = conn.execute_batch("ROLLBACK");
-            return vec![outcome];
+            if let [_] = batch {
+                return vec![outcome];
+            }
+            return commit_in_savepoints(conn, batch);
         }
-        if let Err(e) = conn.execute_batch("COMMIT") {
-            let _ = conn.execute_batch("ROLLBACK");
-            let msg = e.to_string();
-            tracing::error!(error = %msg, "sqlite commit failed");
-            return vec![failed(job, unavailable(&msg))];
-        }
-        return vec![outcome];
+        results.push(outcome);
+    }
+    finish(conn, batch, results)
+}
+
+/// Commits the jobs in one transaction, each in a savepoint of its own, so that a failing one is
+/// rolled back alone. Only after a job failed in [`commit_batch`], and never for a job alone:
+/// SQLite truncates the in-memory statement journal after every
+/// statement by walking it from its start, and inside a savepoint the journal holds every page
+/// the change set has touched so far, so a change set of n statements (a bulk import's batch)
+/// would cost n².
+fn commit_in_savepoints(conn: &mut Connection, batch: &[Job]) -> Vec<Outcome> {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let msg = e.to_string();
+        return batch.iter().map(|j| failed(j, unavailable(&msg))).collect();
     }
     let mut results = Vec::with_capacity(batch.len());
     for job in batch {
@@ -210,13 +250,97 @@ fn commit_batch(conn: &mut Connection, batch: &[Job]) -> Vec<Outcome> {
             results.push(outcome);
         }
     }
-    if let Err(e) = conn.execute_batch("COMMIT") {
-        let _ = conn.execute_batch("ROLLBACK");
-        let msg = e.to_string();
-        tracing::error!(error = %msg, "sqlite commit failed");
-        return batch.iter().map(|j| failed(j, unavailable(&msg))).collect();
+    finish(conn, batch, results)
+}
+
+/// Re-indexes, in the trigram index `users_search`, the users the triggers noted in
+/// `users_search_dirty` during this transaction (see migration V6), and empties the note. One
+/// statement for all of them, so FTS5 writes one index segment per transaction. Runs in every
+/// transaction just before it commits.
+fn reindex_search(conn: &Connection) -> rusqlite::Result<bool> {
+    let dirty: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM users_search_dirty)")?
+        .query_row([], |r| r.get(0))?;
+    if !dirty {
+        return Ok(false);
     }
-    results
+    conn.prepare_cached(
+        "DELETE FROM users_search WHERE rowid IN (SELECT d.id FROM users_search_dirty d \
+         WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = d.id))",
+    )?
+    .execute([])?;
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO users_search (rowid, doc) \
+         SELECT u.id, coalesce(u.first_name, '') || char(10) || coalesce(u.last_name, '') \
+                || char(10) || coalesce(u.email_lower, '') || char(10) || coalesce(u.phone, '') \
+         FROM users_search_dirty d JOIN users u ON u.id = d.id",
+    )?
+    .execute([])?;
+    conn.prepare_cached("DELETE FROM users_search_dirty")?
+        .execute([])?;
+    Ok(true)
+}
+
+/// Pages of the search index's segments merged in a transaction that re-indexed users.
+const COMMIT_MERGE_PAGES: i64 = 16;
+/// Pages merged per step while the writer has nothing else to do.
+const IDLE_MERGE_PAGES: i64 = 64;
+
+/// Merges up to about `pages` pages of the search index's segments (FTS5's `merge` command);
+/// whether there was anything to merge.
+///
+/// Every transaction that re-indexes users adds a segment to `users_search`, and FTS5 keeps
+/// their number down by merging them. Left to FTS5 (`automerge`), that merge work ran inside the
+/// commit in lumps: 10–50 ms of one transaction in three, which every request waiting on it
+/// waited for. Migration V6 turns `automerge` off; instead each such commit merges a few pages
+/// ([`COMMIT_MERGE_PAGES`]) and the writer merges more while idle ([`IDLE_MERGE_PAGES`] per
+/// step, in transactions of their own). FTS5's `crisismerge` (a level of 16 segments is merged
+/// at once) still bounds the number of segments should the steps fall behind.
+fn merge_search(conn: &Connection, pages: i64) -> rusqlite::Result<bool> {
+    let before = conn.total_changes();
+    conn.prepare_cached("INSERT INTO users_search (users_search, rank) VALUES ('merge', ?1)")?
+        .execute([pages])?;
+    // The command itself counts as one change; more means segments were merged.
+    Ok(conn.total_changes() - before > 1)
+}
+
+/// [`merge_search`] in a transaction of its own; whether to go on.
+fn merge_search_alone(conn: &Connection, pages: i64) -> bool {
+    let step = conn
+        .execute_batch("BEGIN IMMEDIATE")
+        .and_then(|()| merge_search(conn, pages))
+        .and_then(|more| conn.execute_batch("COMMIT").map(|()| more));
+    match step {
+        Ok(more) => more,
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            tracing::warn!(error = %e, "sqlite: merging the search index failed");
+            false
+        }
+    }
+}
+
+/// [`reindex_search`] with a [`merge_search`] step when it re-indexed, then `COMMIT`; on
+/// failure the transaction is rolled back and every job of the batch fails.
+fn finish(conn: &Connection, batch: &[Job], results: Vec<Outcome>) -> Vec<Outcome> {
+    let r = reindex_search(conn)
+        .and_then(|indexed| {
+            if indexed {
+                merge_search(conn, COMMIT_MERGE_PAGES).map(|_| ())
+            } else {
+                Ok(())
+            }
+        })
+        .and_then(|()| conn.execute_batch("COMMIT"));
+    match r {
+        Ok(()) => results,
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            let msg = e.to_string();
+            tracing::error!(error = %msg, "sqlite commit failed");
+            batch.iter().map(|j| failed(j, unavailable(&msg))).collect()
+        }
+    }
 }
 
 fn run_job(conn: &Connection, job: &Job) -> Outcome {
