@@ -323,13 +323,18 @@ fn merge_search_alone(conn: &Connection, pages: i64) -> bool {
 /// [`reindex_search`] with a [`merge_search`] step when it re-indexed, then `COMMIT`; on
 /// failure the transaction is rolled back and every job of the batch fails.
 fn finish(conn: &Connection, batch: &[Job], results: Vec<Outcome>) -> Vec<Outcome> {
+    let large = batch.iter().any(Job::is_large);
     let r = reindex_search(conn)
         .and_then(|indexed| {
-            if indexed {
-                merge_search(conn, COMMIT_MERGE_PAGES).map(|_| ())
-            } else {
-                Ok(())
+            // A large change set (a bulk import's batch) adds a segment of thousands of users;
+            // it merges whatever it makes mergeable, as FTS5's automerge did, instead of leaving
+            // the work to idle moments (and a restarted server's page cache).
+            if indexed && large {
+                while merge_search(conn, IDLE_MERGE_PAGES)? {}
+            } else if indexed {
+                merge_search(conn, COMMIT_MERGE_PAGES)?;
             }
+            Ok(())
         })
         .and_then(|()| conn.execute_batch("COMMIT"));
     match r {
