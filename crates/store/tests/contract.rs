@@ -100,6 +100,18 @@ async fn commit_ok(store: &Arc<dyn Store>, changes: Vec<Change>) {
     commit(store, changes).await.expect("commit");
 }
 
+/// Commits `user` (its sequence already advanced) over the stored version at `expected`.
+async fn commit_update(store: &Arc<dyn Store>, user: &User, expected: i64) {
+    commit_ok(
+        store,
+        vec![Change::UpdateUser {
+            user: user.clone(),
+            expected_sequence: expected,
+        }],
+    )
+    .await;
+}
+
 async fn id(store: &Arc<dyn Store>, kind: IdKind) -> i64 {
     store.allocate_ids(kind, 1).await.expect("allocate id")[0]
 }
@@ -2884,14 +2896,7 @@ async fn search_index(store: Arc<dyn Store>) {
     let mut renamed = quentin.clone();
     renamed.last_name = Some("Zebulon".into());
     renamed.sequence = quentin.sequence + 1;
-    commit_ok(
-        &store,
-        vec![Change::UpdateUser {
-            user: renamed.clone(),
-            expected_sequence: quentin.sequence,
-        }],
-    )
-    .await;
+    commit_update(&store, &renamed, quentin.sequence).await;
     assert_selects(&store, UserFilter::Search("quargle".into()), &[]).await;
     assert_selects(&store, UserFilter::Search("zebul".into()), &[&renamed]).await;
     let mut described = renamed.clone();
@@ -3019,14 +3024,7 @@ mod sqlite_wal_starts_over {
                         let mut next = u.clone();
                         next.first_name = Some(format!("Renamed{round}{}", u.id.0));
                         next.sequence += 1;
-                        commit_ok(
-                            &store,
-                            vec![Change::UpdateUser {
-                                user: next.clone(),
-                                expected_sequence: u.sequence,
-                            }],
-                        )
-                        .await;
+                        commit_update(&store, &next, u.sequence).await;
                         *u = next;
                         largest = largest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
                     }
@@ -3068,14 +3066,7 @@ mod sqlite_wal_starts_over {
         let expected = next.sequence;
         next.first_name = Some("After".into());
         next.sequence += 1;
-        commit_ok(
-            &store,
-            vec![Change::UpdateUser {
-                user: next.clone(),
-                expected_sequence: expected,
-            }],
-        )
-        .await;
+        commit_update(&store, &next, expected).await;
         assert!(std::fs::metadata(&wal).unwrap().len() > 0);
         assert_eq!(store.user(u.id).await.unwrap(), Some(next));
     }

@@ -105,13 +105,20 @@ pub fn apply(app: Router, cors_for: CorsFor, trust_forwarded_for: bool) -> Route
     .layer(middleware::from_fn(close_after_too_large))
 }
 
-/// A 413 is answered before the rest of the body is read, and the server then closes the HTTP/1
-/// connection: say so (`Connection: close`), so that a client does not send its next request on
-/// a connection that is going away.
+/// Marks a response given without reading the whole request body (a body over the limit answered
+/// in a status other than 413, as the Zitadel dialect's `resource_exhausted` is).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLeftUnread;
+
+/// A 413 (or a response marked [`BodyLeftUnread`]) is answered before the rest of the body is
+/// read, and the server then closes the HTTP/1 connection: say so (`Connection: close`), so that
+/// a client does not send its next request on a connection that is going away.
 async fn close_after_too_large(req: Request, next: Next) -> Response {
     let http1 = req.version() < axum::http::Version::HTTP_2;
     let mut res = next.run(req).await;
-    if http1 && res.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+    let unread = res.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE
+        || res.extensions().get::<BodyLeftUnread>().is_some();
+    if http1 && unread {
         res.headers_mut().insert(
             axum::http::header::CONNECTION,
             HeaderValue::from_static("close"),

@@ -66,11 +66,13 @@ impl<S> BodyLimit<S> {
 
 impl<S> Service<Request> for BodyLimit<S>
 where
-    S: Service<Request, Error = Infallible> + Clone + Send + 'static,
+    S: Service<Request, Response = axum::response::Response, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
     S::Future: Send + 'static,
-    S::Response: Send + 'static,
 {
-    type Response = S::Response;
+    type Response = axum::response::Response;
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<S::Response, Infallible>> + Send>>;
 
@@ -96,7 +98,13 @@ where
                     }
                 }
             };
-            inner.call(Request::from_parts(parts, body)).await
+            let unread = parts.extensions.get::<TooLarge>().is_some();
+            let mut res = inner.call(Request::from_parts(parts, body)).await?;
+            if unread {
+                res.extensions_mut()
+                    .insert(crate::common::layers::BodyLeftUnread);
+            }
+            Ok(res)
         })
     }
 }

@@ -46,7 +46,10 @@ impl FromRequest<AppState> for ZBody {
             .map(ZBody)
             .map_err(|e| {
                 if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                    ZError::too_large(state.limits.json_body).into_rest()
+                    let mut res = ZError::too_large(state.limits.json_body).into_rest();
+                    res.extensions_mut()
+                        .insert(crate::common::layers::BodyLeftUnread);
+                    res
                 } else {
                     ZError::invalid("body", "could not read the request body").into_rest()
                 }

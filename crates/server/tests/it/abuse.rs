@@ -635,6 +635,8 @@ async fn oversize_bodies(backend: Backend) {
         assert_rest_error(&r, Code::ResourceExhausted, "REQUEST-TOO-LARGE"),
         message
     );
+    // The rest of the body is not read, so the HTTP/1 connection is not kept for another request.
+    assert_eq!(header(&r, "connection"), "close");
     let r = app
         .post(
             &format!("/v2/users/{id}/email"),
