@@ -351,13 +351,17 @@ pub(crate) fn search_phrase(term: &str) -> Option<String> {
 }
 
 /// `FROM users`, or on SQLite, when `phrase` is given, the users whose trigram-index entry holds
-/// it (the index drives the query; the WHERE clause still checks every condition exactly).
+/// it, together with the users changed since the index was last brought up to date (noted in
+/// `users_search_dirty`, whose index entries may be stale or missing; see the writer's
+/// `reindex_search`). The index drives the query; the WHERE clause still checks every condition
+/// exactly, so a stale entry that no longer matches is dropped there.
 fn from_users(sql: &mut Sql, phrase: Option<&str>) {
     match (sql.dialect, phrase) {
         (Dialect::Sqlite, Some(phrase)) => {
             let p = sql.bind(Param::Text(phrase.to_owned()));
             sql.push(&format!(
-                " FROM (SELECT rowid AS search_id FROM users_search WHERE users_search MATCH {p}) \
+                " FROM (SELECT rowid AS search_id FROM users_search WHERE users_search MATCH {p} \
+                 UNION SELECT id FROM users_search_dirty) \
                  AS s CROSS JOIN users ON users.id = s.search_id WHERE "
             ));
         }
@@ -455,7 +459,9 @@ mod tests {
         };
         let s = users_query(Dialect::Sqlite, &q, Some("\"anna\""));
         assert!(
-            s.text.contains("MATCH ?1) AS s CROSS JOIN users"),
+            s.text.contains(
+                "MATCH ?1 UNION SELECT id FROM users_search_dirty) AS s CROSS JOIN users"
+            ),
             "{}",
             s.text
         );

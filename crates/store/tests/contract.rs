@@ -3072,10 +3072,27 @@ mod sqlite_wal_starts_over {
     }
 }
 
-/// SQLite only: the search index is brought up to date at the end of each transaction from the
-/// users the triggers noted (migration V6). A change written by another program, which does not
-/// do that, is indexed when the store opens (its writer starts by re-indexing what is noted) or
-/// at the latest with the store's next transaction.
+/// SQLite only: how many users wait in `users_search_dirty` to be re-indexed.
+fn sqlite_noted(dir: &TempDir) -> i64 {
+    let conn = rusqlite::Connection::open(sqlite_path(dir)).unwrap();
+    conn.query_row("SELECT count(*) FROM users_search_dirty", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// SQLite only: waits (up to 5 s) for the idle writer to re-index the noted users.
+async fn sqlite_wait_until_none_noted(dir: &TempDir) {
+    for _ in 0..100 {
+        if sqlite_noted(dir) == 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("users still noted after 5 s: {}", sqlite_noted(dir));
+}
+
+/// SQLite only: the search index is brought up to date by the writer from the users the
+/// triggers noted (migration V6). A change written by another program while no store was open
+/// is indexed when the store opens (its writer starts by re-indexing what is noted).
 mod sqlite_search_catches_up_on_open {
     use super::*;
 
@@ -3093,6 +3110,8 @@ mod sqlite_search_catches_up_on_open {
             let renamed = mk("Oldname").await;
             let removed = mk("Gonename").await;
             assert_selects(&store, UserFilter::Search("Oldname".into()), &[&renamed]).await;
+            // Indexed once the writer has been idle for a moment.
+            sqlite_wait_until_none_noted(&dir).await;
             (kept, renamed, removed)
         };
         {
@@ -3139,5 +3158,97 @@ mod sqlite_search_catches_up_on_open {
             .query_row("SELECT count(*) FROM users_search_dirty", [], |r| r.get(0))
             .unwrap();
         assert_eq!(noted, 0);
+    }
+}
+
+/// SQLite only: users noted for re-indexing (`users_search_dirty`) are found by what their rows
+/// hold now even before the index has them, and the writer re-indexes them: at once in a commit
+/// that finds 256 or more noted, otherwise once the writer has been idle for a moment.
+mod sqlite_search_pending_notes {
+    use super::*;
+
+    /// The rowids the trigram index itself holds for `phrase`.
+    fn indexed(dir: &TempDir, phrase: &str) -> Vec<i64> {
+        let conn = rusqlite::Connection::open(sqlite_path(dir)).unwrap();
+        let mut st = conn
+            .prepare("SELECT rowid FROM users_search WHERE users_search MATCH ?1 ORDER BY rowid")
+            .unwrap();
+        st.query_map([phrase], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        let dir = TempDir::new().unwrap();
+        let store = open_sqlite(&dir);
+        let org = new_org(&store, "o").await.id;
+        let mut users = Vec::new();
+        for i in 0..300 {
+            users.push(
+                new_user(&store, org, |u| {
+                    u.first_name = Some(format!("Firstname{i:03}"))
+                })
+                .await,
+            );
+        }
+        sqlite_wait_until_none_noted(&dir).await;
+        assert_eq!(indexed(&dir, "\"Firstname007\""), [users[7].id.0]);
+
+        // Another program renames one user and deletes another: the index still has their old
+        // entries, and the store's writer has not been told. A search checks the noted users
+        // against their rows, so it already finds what the rows hold.
+        {
+            let conn = rusqlite::Connection::open(sqlite_path(&dir)).unwrap();
+            conn.execute(
+                "UPDATE users SET first_name = 'Renamedone' WHERE id = ?1",
+                [users[1].id.0],
+            )
+            .unwrap();
+            conn.execute("DELETE FROM users WHERE id = ?1", [users[2].id.0])
+                .unwrap();
+        }
+        assert_eq!(sqlite_noted(&dir), 2);
+        assert_eq!(indexed(&dir, "\"Renamedone\""), Vec::<i64>::new());
+        assert_eq!(indexed(&dir, "\"Firstname001\""), [users[1].id.0]);
+        let mut renamed = users[1].clone();
+        renamed.first_name = Some("Renamedone".into());
+        assert_selects(&store, UserFilter::Search("Renamedone".into()), &[&renamed]).await;
+        assert_selects(&store, UserFilter::Search("Firstname001".into()), &[]).await;
+        assert_selects(&store, UserFilter::Search("Firstname002".into()), &[]).await;
+        let with_term = UserFilter::Org(org).and(UserFilter::Search("amedon".into()));
+        assert_selects(&store, with_term, &[&renamed]).await;
+
+        // The store's next commit learns of the notes; with the writer idle they are indexed.
+        let _ = new_org(&store, "p").await;
+        sqlite_wait_until_none_noted(&dir).await;
+        assert_eq!(indexed(&dir, "\"Renamedone\""), [users[1].id.0]);
+        assert_eq!(indexed(&dir, "\"Firstname001\""), Vec::<i64>::new());
+        assert_eq!(indexed(&dir, "\"Firstname002\""), Vec::<i64>::new());
+        assert_selects(&store, UserFilter::Search("Renamedone".into()), &[&renamed]).await;
+
+        // 256 or more noted: the store's next commit indexes them before it answers.
+        {
+            let conn = rusqlite::Connection::open(sqlite_path(&dir)).unwrap();
+            let n = conn
+                .execute(
+                    "UPDATE users SET last_name = 'Bulkname' WHERE first_name LIKE 'Firstname%'",
+                    [],
+                )
+                .unwrap();
+            assert_eq!(n, 298);
+        }
+        assert_eq!(sqlite_noted(&dir), 298);
+        let _ = new_org(&store, "q").await;
+        assert_eq!(sqlite_noted(&dir), 0);
+        assert_eq!(indexed(&dir, "\"Bulkname\"").len(), 298);
+        assert_eq!(
+            store
+                .count_users(&UserFilter::Search("Bulkname".into()))
+                .await
+                .unwrap(),
+            298
+        );
     }
 }

@@ -1,11 +1,13 @@
 //! The single writer: one thread owns the write connection and commits queued change sets
-//! together (group commit). Each change set runs inside its own savepoint, so one that fails is
-//! rolled back alone; every caller is answered only after the transaction holding its change
-//! has committed.
+//! together (group commit). A change set that fails is rolled back alone (`commit_batch`);
+//! every caller is answered only after the transaction holding its change has committed. The
+//! writer also keeps the search index (`index_upkeep`) and the WAL's length
+//! (`restart_wal_if_long`).
 
 use std::cell::Cell;
 use std::ffi::c_int;
-use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::time::{Duration, Instant};
 
 use std::sync::LazyLock;
 
@@ -123,18 +125,43 @@ pub(super) fn run(
     }
     let mut held: Option<Job> = None;
     let mut merge_due = true;
+    // Since when users noted in `users_search_dirty` have waited to be re-indexed.
+    let mut pending_since: Option<Instant> = None;
     loop {
-        // With nothing queued, merge the search index's segments, a step at a time, until a job
-        // arrives or nothing is left to merge.
-        while merge_due && held.is_none() {
+        // With nothing queued: re-index the noted users once they have waited PENDING_AGE, and
+        // merge the search index's segments a step at a time, until a job arrives or nothing
+        // is left to do.
+        while held.is_none() {
             match rx.try_recv() {
                 Ok(job) => held = Some(job),
-                Err(TryRecvError::Empty) => merge_due = merge_search_alone(&conn, IDLE_MERGE_PAGES),
+                Err(TryRecvError::Empty) => {
+                    if pending_since.is_some_and(|t| t.elapsed() >= PENDING_AGE) {
+                        if reindex_alone(&conn) {
+                            merge_due = true;
+                            pending_since = None;
+                        } else {
+                            pending_since = Some(Instant::now());
+                        }
+                    } else if merge_due {
+                        merge_due = merge_search_alone(&conn, IDLE_MERGE_PAGES);
+                    } else {
+                        break;
+                    }
+                }
                 Err(TryRecvError::Disconnected) => break,
             }
         }
-        let Some(first) = held.take().or_else(|| rx.recv().ok()) else {
-            break;
+        let first = match (held.take(), pending_since) {
+            (Some(job), _) => job,
+            (None, Some(t)) => match rx.recv_timeout(PENDING_AGE.saturating_sub(t.elapsed())) {
+                Ok(job) => job,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => break,
+            },
+            (None, None) => match rx.recv() {
+                Ok(job) => job,
+                Err(_) => break,
+            },
         };
         let mut batch = vec![first];
         // A large change set (a bulk import's batch) commits alone; see `commit_batch`.
@@ -148,8 +175,18 @@ pub(super) fn run(
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
         }
-        let results = commit_batch(&mut conn, &batch);
-        merge_due = true;
+        let (results, upkeep) = commit_batch(&mut conn, &batch);
+        match upkeep {
+            Upkeep::Indexed => {
+                merge_due = true;
+                pending_since = None;
+            }
+            Upkeep::Pending => {
+                pending_since.get_or_insert_with(Instant::now);
+            }
+            Upkeep::Clean => pending_since = None,
+            Upkeep::RolledBack => {}
+        }
         // Wake the checkpointer (a signal is already pending when this fails).
         let _ = committed.try_send(());
         for (job, result) in batch.into_iter().zip(results) {
@@ -175,6 +212,10 @@ pub(super) fn run(
         }
         restart_wal_if_long(&conn);
     }
+    // Left noted, the users would be re-indexed when the store next opens; do it now.
+    if pending_since.is_some() {
+        reindex_alone(&conn);
+    }
     tracing::debug!("sqlite writer stopped");
 }
 
@@ -196,10 +237,11 @@ fn unavailable(msg: &str) -> Error {
 /// a copy of each page it touches first). Change sets rarely fail (a stale sequence, a taken
 /// username); when one does, the transaction is rolled back and the batch runs again in
 /// [`commit_in_savepoints`], where only the failing ones are refused.
-fn commit_batch(conn: &mut Connection, batch: &[Job]) -> Vec<Outcome> {
+fn commit_batch(conn: &mut Connection, batch: &[Job]) -> (Vec<Outcome>, Upkeep) {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         let msg = e.to_string();
-        return batch.iter().map(|j| failed(j, unavailable(&msg))).collect();
+        let failures = batch.iter().map(|j| failed(j, unavailable(&msg))).collect();
+        return (failures, Upkeep::RolledBack);
     }
     let mut results = Vec::with_capacity(batch.len());
     for job in batch {
@@ -207,7 +249,7 @@ fn commit_batch(conn: &mut Connection, batch: &[Job]) -> Vec<Outcome> {
         if !outcome.is_ok() {
             let _ = conn.execute_batch("ROLLBACK");
             if let [_] = batch {
-                return vec![outcome];
+                return (vec![outcome], Upkeep::RolledBack);
             }
             return commit_in_savepoints(conn, batch);
         }
@@ -222,10 +264,11 @@ fn commit_batch(conn: &mut Connection, batch: &[Job]) -> Vec<Outcome> {
 /// statement by walking it from its start, and inside a savepoint the journal holds every page
 /// the change set has touched so far, so a change set of n statements (a bulk import's batch)
 /// would cost n².
-fn commit_in_savepoints(conn: &mut Connection, batch: &[Job]) -> Vec<Outcome> {
+fn commit_in_savepoints(conn: &mut Connection, batch: &[Job]) -> (Vec<Outcome>, Upkeep) {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         let msg = e.to_string();
-        return batch.iter().map(|j| failed(j, unavailable(&msg))).collect();
+        let failures = batch.iter().map(|j| failed(j, unavailable(&msg))).collect();
+        return (failures, Upkeep::RolledBack);
     }
     let mut results = Vec::with_capacity(batch.len());
     for job in batch {
@@ -254,9 +297,8 @@ fn commit_in_savepoints(conn: &mut Connection, batch: &[Job]) -> Vec<Outcome> {
 }
 
 /// Re-indexes, in the trigram index `users_search`, the users the triggers noted in
-/// `users_search_dirty` during this transaction (see migration V6), and empties the note. One
-/// statement for all of them, so FTS5 writes one index segment per transaction. Runs in every
-/// transaction just before it commits.
+/// `users_search_dirty` (see migration V6), and empties the note; whether there were any. One
+/// statement for all of them, so FTS5 writes one index segment for them all.
 fn reindex_search(conn: &Connection) -> rusqlite::Result<bool> {
     let dirty: bool = conn
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM users_search_dirty)")?
@@ -304,6 +346,74 @@ fn merge_search(conn: &Connection, pages: i64) -> rusqlite::Result<bool> {
     Ok(conn.total_changes() - before > 1)
 }
 
+/// Noted users from which a transaction re-indexes them before it commits. Below it they wait
+/// for a later transaction, or for [`PENDING_AGE`] to pass with the writer idle.
+///
+/// Re-indexing has a cost per transaction besides its cost per user: FTS5 writes a new segment
+/// (a handful of pages into the WAL), and every segment has to be merged later. With a
+/// transaction per update (one client updating users one after another) that fixed cost was
+/// about half of the writer's work. Meanwhile a search still finds exactly what has committed:
+/// it takes the noted users as candidates besides what the index finds and checks every
+/// candidate against its row (`from_users` in sql.rs), so this bounds only how many extra
+/// candidates a search tests.
+const PENDING_MAX: i64 = 256;
+/// How long noted users wait, at most while the writer is idle, to be re-indexed.
+const PENDING_AGE: Duration = Duration::from_millis(100);
+
+/// What a transaction did about the search index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Upkeep {
+    /// It committed with no users noted.
+    Clean,
+    /// It committed and left users noted (fewer than [`PENDING_MAX`]).
+    Pending,
+    /// It committed after re-indexing the noted users: the index has a new segment to merge.
+    Indexed,
+    /// It was rolled back: whatever was noted before still is.
+    RolledBack,
+}
+
+/// Re-indexes the noted users when they are [`PENDING_MAX`] or more, or when `large` (a bulk
+/// import's batch, which then merges whatever its segment makes mergeable, as FTS5's automerge
+/// did, instead of leaving the work to idle moments and a restarted server's page cache);
+/// otherwise leaves them noted.
+fn index_upkeep(conn: &Connection, large: bool) -> rusqlite::Result<Upkeep> {
+    let noted: i64 = conn
+        .prepare_cached("SELECT count(*) FROM users_search_dirty")?
+        .query_row([], |r| r.get(0))?;
+    if noted == 0 {
+        return Ok(Upkeep::Clean);
+    }
+    if noted < PENDING_MAX && !large {
+        return Ok(Upkeep::Pending);
+    }
+    reindex_search(conn)?;
+    if large {
+        while merge_search(conn, IDLE_MERGE_PAGES)? {}
+    } else {
+        merge_search(conn, COMMIT_MERGE_PAGES)?;
+    }
+    Ok(Upkeep::Indexed)
+}
+
+/// [`reindex_search`] and a [`merge_search`] step in a transaction of its own (the writer idle
+/// with users noted); whether it committed.
+fn reindex_alone(conn: &Connection) -> bool {
+    let step = conn
+        .execute_batch("BEGIN IMMEDIATE")
+        .and_then(|()| reindex_search(conn))
+        .and_then(|_| merge_search(conn, COMMIT_MERGE_PAGES))
+        .and_then(|_| conn.execute_batch("COMMIT"));
+    match step {
+        Ok(()) => true,
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            tracing::warn!(error = %e, "sqlite: re-indexing the search index failed");
+            false
+        }
+    }
+}
+
 /// [`merge_search`] in a transaction of its own; whether to go on.
 fn merge_search_alone(conn: &Connection, pages: i64) -> bool {
     let step = conn
@@ -320,30 +430,20 @@ fn merge_search_alone(conn: &Connection, pages: i64) -> bool {
     }
 }
 
-/// [`reindex_search`] with a [`merge_search`] step when it re-indexed, then `COMMIT`; on
-/// failure the transaction is rolled back and every job of the batch fails.
-fn finish(conn: &Connection, batch: &[Job], results: Vec<Outcome>) -> Vec<Outcome> {
+/// [`index_upkeep`], then `COMMIT`; on failure the transaction is rolled back and every job of
+/// the batch fails.
+fn finish(conn: &Connection, batch: &[Job], results: Vec<Outcome>) -> (Vec<Outcome>, Upkeep) {
     let large = batch.iter().any(Job::is_large);
-    let r = reindex_search(conn)
-        .and_then(|indexed| {
-            // A large change set (a bulk import's batch) adds a segment of thousands of users;
-            // it merges whatever it makes mergeable, as FTS5's automerge did, instead of leaving
-            // the work to idle moments (and a restarted server's page cache).
-            if indexed && large {
-                while merge_search(conn, IDLE_MERGE_PAGES)? {}
-            } else if indexed {
-                merge_search(conn, COMMIT_MERGE_PAGES)?;
-            }
-            Ok(())
-        })
-        .and_then(|()| conn.execute_batch("COMMIT"));
+    let r =
+        index_upkeep(conn, large).and_then(|upkeep| conn.execute_batch("COMMIT").map(|()| upkeep));
     match r {
-        Ok(()) => results,
+        Ok(upkeep) => (results, upkeep),
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK");
             let msg = e.to_string();
             tracing::error!(error = %msg, "sqlite commit failed");
-            batch.iter().map(|j| failed(j, unavailable(&msg))).collect()
+            let failures = batch.iter().map(|j| failed(j, unavailable(&msg))).collect();
+            (failures, Upkeep::RolledBack)
         }
     }
 }
@@ -879,9 +979,120 @@ mod batching {
             expected_sequence: 7,
         });
         let (reply, _answer) = oneshot::channel();
-        let outcome = commit_batch(&mut conn, &[Job::Commit { changes, reply }]);
+        let (outcome, upkeep) = commit_batch(&mut conn, &[Job::Commit { changes, reply }]);
         assert!(!outcome[0].is_ok());
+        assert_eq!(upkeep, Upkeep::RolledBack);
         assert!(conn.is_autocommit(), "the transaction is still open");
         assert_eq!(audit_rows(&conn), before);
+    }
+
+    /// `n` new users (ids from `first`) of organization 1, which `org` inserts first.
+    fn new_users(org: bool, first: i64, n: i64) -> ChangeSet {
+        let mut changes = Vec::new();
+        if org {
+            changes.push(Change::InsertOrganization(
+                usher_core::model::Organization {
+                    id: OrgId(1),
+                    name: "o".to_owned(),
+                    created_at: Timestamp::from_nanos(1),
+                    modified_at: Timestamp::from_nanos(1),
+                },
+            ));
+        }
+        for id in first..first + n {
+            let mut u = User::new(UserId(id), OrgId(1), Timestamp::from_nanos(1));
+            u.first_name = Some(format!("Name{id}"));
+            changes.push(Change::InsertUser(u));
+        }
+        ChangeSet { changes }
+    }
+
+    fn commit(conn: &mut Connection, changes: ChangeSet) -> Upkeep {
+        let (reply, _answer) = oneshot::channel();
+        let (outcome, upkeep) = commit_batch(conn, &[Job::Commit { changes, reply }]);
+        assert!(outcome[0].is_ok());
+        upkeep
+    }
+
+    fn noted(conn: &Connection) -> i64 {
+        conn.query_row("SELECT count(*) FROM users_search_dirty", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    fn indexed(conn: &Connection) -> i64 {
+        conn.query_row("SELECT count(*) FROM users_search", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// A commit leaves fewer than PENDING_MAX noted users noted, re-indexes them from
+    /// PENDING_MAX on, and says which it did; a commit that touches no user says so too, so the
+    /// writer merges only after a commit that re-indexed.
+    #[test]
+    fn the_search_index_is_kept_in_bursts() {
+        let (_dir, mut conn) = database();
+        assert_eq!(commit(&mut conn, audits(2)), Upkeep::Clean);
+        assert_eq!(commit(&mut conn, new_users(true, 1, 10)), Upkeep::Pending);
+        assert_eq!((noted(&conn), indexed(&conn)), (10, 0));
+        // Still pending: nothing re-indexed, nothing to merge.
+        assert_eq!(commit(&mut conn, audits(1)), Upkeep::Pending);
+        // In change sets below LARGE_CHANGE_SET, up to one short of PENDING_MAX.
+        let mut next = 11;
+        while next < PENDING_MAX {
+            let n = (PENDING_MAX - next).min(LARGE_CHANGE_SET as i64 - 1);
+            assert_eq!(
+                commit(&mut conn, new_users(false, next, n)),
+                Upkeep::Pending
+            );
+            next += n;
+        }
+        assert_eq!(noted(&conn), PENDING_MAX - 1);
+        assert_eq!(
+            commit(&mut conn, new_users(false, 1000, 1)),
+            Upkeep::Indexed
+        );
+        assert_eq!((noted(&conn), indexed(&conn)), (0, PENDING_MAX));
+        assert_eq!(commit(&mut conn, audits(1)), Upkeep::Clean);
+        // A large change set (a bulk import's batch) is re-indexed at once.
+        let large = LARGE_CHANGE_SET as i64;
+        assert_eq!(
+            commit(&mut conn, new_users(false, 2000, large)),
+            Upkeep::Indexed
+        );
+        assert_eq!((noted(&conn), indexed(&conn)), (0, PENDING_MAX + large));
+    }
+
+    /// Noted users left when the writer goes idle are re-indexed PENDING_AGE later, and when it
+    /// stops.
+    #[test]
+    fn the_idle_writer_indexes_what_is_noted() {
+        let (_dir, conn) = database();
+        let check = Connection::open(conn.path().unwrap()).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (committed, _commits) = std::sync::mpsc::sync_channel(16);
+        let writer = std::thread::spawn(move || run(conn, rx, committed));
+        let (reply, answer) = oneshot::channel();
+        tx.send(Job::Commit {
+            changes: new_users(true, 1, 3),
+            reply,
+        })
+        .unwrap();
+        answer.blocking_recv().unwrap().unwrap();
+        let waited = Instant::now();
+        while noted(&check) > 0 {
+            assert!(waited.elapsed() < Duration::from_secs(5), "not re-indexed");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(indexed(&check), 3);
+        // And what a writer leaves noted when it stops is indexed before it goes.
+        let (reply, answer) = oneshot::channel();
+        tx.send(Job::Commit {
+            changes: new_users(false, 10, 2),
+            reply,
+        })
+        .unwrap();
+        answer.blocking_recv().unwrap().unwrap();
+        drop(tx);
+        writer.join().unwrap();
+        assert_eq!((noted(&check), indexed(&check)), (0, 5));
     }
 }
