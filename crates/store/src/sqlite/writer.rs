@@ -1070,13 +1070,12 @@ mod batching {
         let (tx, rx) = std::sync::mpsc::channel();
         let (committed, _commits) = std::sync::mpsc::sync_channel(16);
         let writer = std::thread::spawn(move || run(conn, rx, committed));
-        let (reply, answer) = oneshot::channel();
-        tx.send(Job::Commit {
-            changes: new_users(true, 1, 3),
-            reply,
-        })
-        .unwrap();
-        answer.blocking_recv().unwrap().unwrap();
+        let commit = |changes: ChangeSet| {
+            let (reply, answer) = oneshot::channel();
+            tx.send(Job::Commit { changes, reply }).unwrap();
+            answer.blocking_recv().unwrap().unwrap();
+        };
+        commit(new_users(true, 1, 3));
         let waited = Instant::now();
         while noted(&check) > 0 {
             assert!(waited.elapsed() < Duration::from_secs(5), "not re-indexed");
@@ -1084,13 +1083,7 @@ mod batching {
         }
         assert_eq!(indexed(&check), 3);
         // And what a writer leaves noted when it stops is indexed before it goes.
-        let (reply, answer) = oneshot::channel();
-        tx.send(Job::Commit {
-            changes: new_users(false, 10, 2),
-            reply,
-        })
-        .unwrap();
-        answer.blocking_recv().unwrap().unwrap();
+        commit(new_users(false, 10, 2));
         drop(tx);
         writer.join().unwrap();
         assert_eq!((noted(&check), indexed(&check)), (0, 5));
