@@ -351,8 +351,8 @@ fn merge_search(conn: &Connection, pages: i64) -> rusqlite::Result<bool> {
 ///
 /// Re-indexing has a cost per transaction besides its cost per user: FTS5 writes a new segment
 /// (a handful of pages into the WAL), and every segment has to be merged later. With a
-/// transaction per update (one client updating users one after another) that fixed cost was
-/// about half of the writer's work. Meanwhile a search still finds exactly what has committed:
+/// transaction per update (one client updating users one after another) re-indexing and merging
+/// were about two fifths of the writer's work. Meanwhile a search still finds exactly what has committed:
 /// it takes the noted users as candidates besides what the index finds and checks every
 /// candidate against its row (`from_users` in sql.rs), so this bounds only how many extra
 /// candidates a search tests.
