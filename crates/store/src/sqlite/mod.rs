@@ -1,7 +1,7 @@
 //! The embedded store: SQLite through rusqlite.
 //!
-//! One writer thread owns the only write connection and commits queued change sets in groups
-//! (see `writer`); reads run on a small pool of read-only connections. WAL mode with
+//! One write connection commits change sets: on the caller's thread when nothing else is
+//! queued, else in groups on the writer thread (see `writer`); reads run on a small pool of read-only connections. WAL mode with
 //! `synchronous=NORMAL` is durable across process crashes. Ids are allocated in memory, caught up
 //! with the table maxima at every allocation so that rows written by `usher admin …` beside a
 //! running server are not reused. One server process owns the file: run several instances on
@@ -16,7 +16,6 @@ use std::sync::{Arc, LazyLock, Mutex, mpsc};
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
-use tokio::sync::oneshot;
 use usher_core::error::{Error, Result};
 use usher_core::model::*;
 use usher_core::ports::*;
@@ -176,7 +175,7 @@ impl Readers {
 }
 
 pub struct SqliteStore {
-    writer: mpsc::Sender<writer::Job>,
+    writer: writer::Handle,
     readers: Arc<Readers>,
     /// Lists and counts running at once (see [`SqliteStore::heavy`]).
     heavy_permits: Arc<tokio::sync::Semaphore>,
@@ -235,13 +234,15 @@ impl SqliteStore {
             .map_err(|e| {
                 OpenError::Migration(format!("cannot start the checkpoint thread: {e}"))
             })?;
-        let (tx, rx) = mpsc::channel();
+        let shared = writer::Shared::new(conn, committed);
+        let (messages, received) = mpsc::channel();
+        let thread_shared = Arc::clone(&shared);
         std::thread::Builder::new()
             .name("usher-sqlite-writer".to_owned())
-            .spawn(move || writer::run(conn, rx, committed))
+            .spawn(move || writer::run(thread_shared, received))
             .map_err(|e| OpenError::Migration(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
-            writer: tx,
+            writer: writer::Handle { shared, messages },
             readers: Arc::new(Readers {
                 path,
                 idle: Mutex::new(Vec::new()),
@@ -376,12 +377,7 @@ impl Store for SqliteStore {
         if changes.is_empty() {
             return Ok(());
         }
-        let (reply, rx) = oneshot::channel();
-        self.writer
-            .send(writer::Job::Commit { changes, reply })
-            .map_err(|_| Error::Unavailable("the database writer has stopped".to_owned()))?;
-        rx.await
-            .map_err(|_| Error::Unavailable("the database writer has stopped".to_owned()))?
+        self.writer.commit(changes).await
     }
 
     async fn organization(&self, id: OrgId) -> Result<Option<Organization>> {
@@ -791,17 +787,7 @@ impl Store for SqliteStore {
         lease_until: Timestamp,
         limit: u32,
     ) -> Result<Vec<OutboxRecord>> {
-        let (reply, rx) = oneshot::channel();
-        self.writer
-            .send(writer::Job::Claim {
-                now,
-                lease_until,
-                limit,
-                reply,
-            })
-            .map_err(|_| Error::Unavailable("the database writer has stopped".to_owned()))?;
-        rx.await
-            .map_err(|_| Error::Unavailable("the database writer has stopped".to_owned()))?
+        self.writer.claim(now, lease_until, limit).await
     }
 
     async fn code(&self, user: UserId, purpose: CodePurpose) -> Result<Option<OneTimeCode>> {

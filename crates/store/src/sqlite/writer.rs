@@ -1,12 +1,20 @@
-//! The single writer: one thread owns the write connection and commits queued change sets
-//! together (group commit). A change set that fails is rolled back alone (`commit_batch`);
-//! every caller is answered only after the transaction holding its change has committed. The
-//! writer also keeps the search index (`index_upkeep`) and the WAL's length
-//! (`restart_wal_if_long`).
+//! The single writer: one connection writes, and queued change sets commit together (group
+//! commit). A change set that fails is rolled back alone (`commit_batch`); every caller is
+//! answered only after the transaction holding its change has committed. The writer also keeps
+//! the search index (`index_upkeep`) and the WAL's length (`restart_wal_if_long`).
+//!
+//! The write connection sits behind a mutex ([`Shared`]). A change set that finds nothing
+//! queued and the connection free commits right away on the caller's own thread
+//! ([`Handle::commit`]), as the bare `UPDATE` server of the benchmark does; otherwise it is
+//! queued for the writer thread ([`run`]), which commits whatever has queued in one transaction
+//! and also does the work left for idle moments (re-indexing noted users, merging the search
+//! index, restarting the WAL).
 
 use std::cell::Cell;
 use std::ffi::c_int;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
 use std::sync::LazyLock;
@@ -32,6 +40,14 @@ pub(super) enum Job {
         limit: u32,
         reply: oneshot::Sender<Result<Vec<OutboxRecord>>>,
     },
+}
+
+/// What the writer thread receives.
+pub(super) enum Msg {
+    Job(Job),
+    /// A commit on a caller's thread left work for an idle moment while the writer thread
+    /// slept without a deadline (see [`Writer::wake_due`]).
+    Wake,
 }
 
 /// Changes in one change set from which it commits in a transaction of its own.
@@ -81,12 +97,15 @@ const MAX_BATCH: usize = 512;
 ///
 /// That checkpoint's fsync holds up every write queued behind it (25–35 ms here), so the WAL is
 /// let grow this long: with 16,384 frames it happened four times a second under updates at
-/// 32 connections and was the p99 of the updates (31 ms).
+/// 32 connections and was the p99 of the updates (31 ms). It is always the writer thread's
+/// work, never a caller's.
 pub(super) const WAL_RESTART_FRAMES: c_int = 65_536;
 
 thread_local! {
-    /// Frames in the WAL after the writer's last commit (SQLite's WAL hook, on the writer's thread).
-    static WAL_FRAMES: Cell<c_int> = const { Cell::new(0) };
+    /// Frames in the WAL after this thread's last commit on a connection with the hook
+    /// (SQLite's WAL hook runs on the committing thread); -1 when no commit has reported since
+    /// [`Writer::tracked`] reset it.
+    static WAL_FRAMES: Cell<c_int> = const { Cell::new(-1) };
 }
 
 fn note_wal_frames(_: &rusqlite::hooks::Wal, frames: c_int) -> rusqlite::Result<()> {
@@ -94,101 +113,179 @@ fn note_wal_frames(_: &rusqlite::hooks::Wal, frames: c_int) -> rusqlite::Result<
     Ok(())
 }
 
-/// Copies the WAL into the database when it has grown past [`WAL_RESTART_FRAMES`], so that the
-/// next transaction starts it over.
-fn restart_wal_if_long(conn: &Connection) {
-    if WAL_FRAMES.get() < WAL_RESTART_FRAMES {
-        return;
+/// The write connection and what the writer keeps track of beside it.
+pub(super) struct Writer {
+    conn: Connection,
+    /// Wakes the checkpoint thread after commits.
+    committed: SyncSender<()>,
+    /// Whether the search index has segments to merge.
+    merge_due: bool,
+    /// Since when users noted in `users_search_dirty` have waited to be re-indexed.
+    pending_since: Option<Instant>,
+    /// Frames in the WAL after the last commit.
+    wal_frames: c_int,
+    /// The writer thread waits for a message without a deadline.
+    asleep: bool,
+}
+
+/// What the store and the writer thread share.
+pub(super) struct Shared {
+    writer: Mutex<Writer>,
+    /// Messages sent to the writer thread that it has not taken yet.
+    queued: AtomicUsize,
+    /// Change sets committed on their caller's thread.
+    #[cfg(test)]
+    inline_commits: AtomicUsize,
+}
+
+impl Shared {
+    pub(super) fn new(conn: Connection, committed: SyncSender<()>) -> Arc<Self> {
+        conn.wal_hook(Some(note_wal_frames));
+        Arc::new(Self {
+            writer: Mutex::new(Writer {
+                conn,
+                committed,
+                merge_due: true,
+                pending_since: None,
+                wal_frames: 0,
+                asleep: false,
+            }),
+            queued: AtomicUsize::new(0),
+            #[cfg(test)]
+            inline_commits: AtomicUsize::new(0),
+        })
     }
-    // Busy (the checkpoint thread holds the checkpoint lock) is not an error here: the next
-    // commit tries again.
-    match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(0)) {
-        Ok(_) => WAL_FRAMES.set(0),
-        Err(e) => tracing::warn!(error = %e, "sqlite checkpoint before a WAL restart failed"),
+
+    /// The writer, waiting for it. A caller that panicked while holding it may have left a
+    /// transaction open: that is rolled back (nothing of it was acknowledged).
+    fn lock(&self) -> MutexGuard<'_, Writer> {
+        match self.writer.lock() {
+            Ok(w) => w,
+            Err(poisoned) => {
+                self.writer.clear_poison();
+                let w = poisoned.into_inner();
+                if !w.conn.is_autocommit() {
+                    let _ = w.conn.execute_batch("ROLLBACK");
+                }
+                w
+            }
+        }
     }
 }
 
-pub(super) fn run(
-    mut conn: Connection,
-    rx: Receiver<Job>,
-    committed: std::sync::mpsc::SyncSender<()>,
-) {
-    conn.wal_hook(Some(note_wal_frames));
-    // Users noted but not re-indexed: written by another program without this writer.
-    if let Err(e) = conn
-        .execute_batch("BEGIN IMMEDIATE")
-        .and_then(|()| reindex_search(&conn))
-        .and_then(|_| conn.execute_batch("COMMIT"))
-    {
-        let _ = conn.execute_batch("ROLLBACK");
-        tracing::warn!(error = %e, "sqlite: re-indexing noted users failed");
+/// The store's side of the writer.
+pub(super) struct Handle {
+    pub(super) shared: Arc<Shared>,
+    pub(super) messages: Sender<Msg>,
+}
+
+fn stopped() -> Error {
+    Error::Unavailable("the database writer has stopped".to_owned())
+}
+
+impl Handle {
+    fn send(&self, msg: Msg) -> Result<()> {
+        self.shared.queued.fetch_add(1, Ordering::SeqCst);
+        self.messages.send(msg).map_err(|_| {
+            self.shared.queued.fetch_sub(1, Ordering::SeqCst);
+            stopped()
+        })
     }
-    let mut held: Option<Job> = None;
-    let mut merge_due = true;
-    // Since when users noted in `users_search_dirty` have waited to be re-indexed.
-    let mut pending_since: Option<Instant> = None;
-    loop {
-        // With nothing queued: re-index the noted users once they have waited PENDING_AGE, and
-        // merge the search index's segments a step at a time, until a job arrives or nothing
-        // is left to do.
-        while held.is_none() {
-            match rx.try_recv() {
-                Ok(job) => held = Some(job),
-                Err(TryRecvError::Empty) => {
-                    if pending_since.is_some_and(|t| t.elapsed() >= PENDING_AGE) {
-                        if reindex_alone(&conn) {
-                            merge_due = true;
-                            pending_since = None;
-                        } else {
-                            pending_since = Some(Instant::now());
-                        }
-                    } else if merge_due {
-                        merge_due = merge_search_alone(&conn, IDLE_MERGE_PAGES);
-                    } else {
-                        break;
-                    }
-                }
-                Err(TryRecvError::Disconnected) => break,
-            }
+
+    /// Commits `changes`: on this thread when nothing is queued and the writer is free, else
+    /// through the writer thread, with whatever else has queued.
+    ///
+    /// On this thread a commit skips two hand-offs between threads (to the writer thread and,
+    /// with the answer, back), which at one client updating users one after another were as
+    /// long as the commit itself. The caller's thread is a runtime thread, held for the
+    /// commit's length as it is for a read; large change sets (a bulk import's batches) always
+    /// go to the writer thread, and so does everything while anything is queued, so that under
+    /// load change sets still commit in groups.
+    pub(super) async fn commit(&self, changes: ChangeSet) -> Result<()> {
+        let (reply, answer) = oneshot::channel();
+        if let Some(job) = self.commit_here(Job::Commit { changes, reply }) {
+            self.send(Msg::Job(job))?;
         }
-        let first = match (held.take(), pending_since) {
-            (Some(job), _) => job,
-            (None, Some(t)) => match rx.recv_timeout(PENDING_AGE.saturating_sub(t.elapsed())) {
-                Ok(job) => job,
-                Err(RecvTimeoutError::Timeout) => continue,
-                Err(RecvTimeoutError::Disconnected) => break,
-            },
-            (None, None) => match rx.recv() {
-                Ok(job) => job,
-                Err(_) => break,
-            },
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Commits `job` on this thread if it is small, nothing is queued and the writer is free;
+    /// else gives it back.
+    fn commit_here(&self, job: Job) -> Option<Job> {
+        if job.is_large() || self.shared.queued.load(Ordering::SeqCst) > 0 {
+            return Some(job);
+        }
+        let mut w = match self.shared.writer.try_lock() {
+            Ok(w) => w,
+            Err(TryLockError::WouldBlock | TryLockError::Poisoned(_)) => return Some(job),
         };
-        let mut batch = vec![first];
-        // A large change set (a bulk import's batch) commits alone; see `commit_batch`.
-        while batch.len() < MAX_BATCH && !batch[0].is_large() {
-            match rx.try_recv() {
-                Ok(job) if job.is_large() => {
-                    held = Some(job);
-                    break;
-                }
-                Ok(job) => batch.push(job),
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-            }
+        w.commit_jobs(vec![job]);
+        let wake = w.wake_due();
+        drop(w);
+        #[cfg(test)]
+        self.shared.inline_commits.fetch_add(1, Ordering::SeqCst);
+        if wake {
+            // The commit is done; a writer thread that has stopped changes nothing.
+            let _ = self.send(Msg::Wake);
         }
-        let (results, upkeep) = commit_batch(&mut conn, &batch);
+        None
+    }
+
+    pub(super) async fn claim(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<OutboxRecord>> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Msg::Job(Job::Claim {
+            now,
+            lease_until,
+            limit,
+            reply,
+        }))?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+/// What the writer thread does next when nothing is queued.
+enum Idle {
+    /// It did a step of idle work; look again.
+    Worked,
+    /// Wait for a message at most this long, then look again.
+    Wait(Duration),
+    /// Wait for a message.
+    Sleep,
+}
+
+impl Writer {
+    /// Runs `f`, which may commit, and records the WAL's length if it did.
+    fn tracked<T>(&mut self, f: impl FnOnce(&mut Connection) -> T) -> T {
+        WAL_FRAMES.set(-1);
+        let r = f(&mut self.conn);
+        let frames = WAL_FRAMES.replace(-1);
+        if frames >= 0 {
+            self.wal_frames = frames;
+        }
+        r
+    }
+
+    /// Commits the jobs (see [`commit_batch`]) and answers each.
+    fn commit_jobs(&mut self, batch: Vec<Job>) {
+        let (results, upkeep) = self.tracked(|conn| commit_batch(conn, &batch));
         match upkeep {
             Upkeep::Indexed => {
-                merge_due = true;
-                pending_since = None;
+                self.merge_due = true;
+                self.pending_since = None;
             }
             Upkeep::Pending => {
-                pending_since.get_or_insert_with(Instant::now);
+                self.pending_since.get_or_insert_with(Instant::now);
             }
-            Upkeep::Clean => pending_since = None,
+            Upkeep::Clean => self.pending_since = None,
             Upkeep::RolledBack => {}
         }
         // Wake the checkpointer (a signal is already pending when this fails).
-        let _ = committed.try_send(());
+        let _ = self.committed.try_send(());
         for (job, result) in batch.into_iter().zip(results) {
             // The caller may have gone away (request cancelled); its change is committed anyway.
             match (job, result) {
@@ -210,11 +307,151 @@ pub(super) fn run(
                 }
             }
         }
-        restart_wal_if_long(&conn);
+    }
+
+    /// Whether a commit on a caller's thread left work for an idle moment that the writer
+    /// thread, asleep without a deadline, would not get to: then it has to be woken (once).
+    fn wake_due(&mut self) -> bool {
+        let due =
+            self.pending_since.is_some() || self.merge_due || self.wal_frames >= WAL_RESTART_FRAMES;
+        let wake = due && self.asleep;
+        if wake {
+            self.asleep = false;
+        }
+        wake
+    }
+
+    /// Copies the WAL into the database when it has grown past [`WAL_RESTART_FRAMES`], so that
+    /// the next transaction starts it over; false when that failed.
+    fn restart_wal_if_long(&mut self) -> bool {
+        if self.wal_frames < WAL_RESTART_FRAMES {
+            return true;
+        }
+        // Busy (the checkpoint thread holds the checkpoint lock) is not an error here: the
+        // writer tries again after its next commit or a little later.
+        match self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(0))
+        {
+            Ok(_) => {
+                self.wal_frames = 0;
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "sqlite checkpoint before a WAL restart failed");
+                false
+            }
+        }
+    }
+
+    /// One step of the work left for idle moments: re-index the noted users once they have
+    /// waited [`PENDING_AGE`], merge the search index's segments a step at a time, start the
+    /// WAL over; or say how long to wait for a message.
+    fn idle_step(&mut self) -> Idle {
+        if let Some(t) = self.pending_since {
+            let waited = t.elapsed();
+            if waited >= PENDING_AGE {
+                if self.tracked(|conn| reindex_alone(conn)) {
+                    self.merge_due = true;
+                    self.pending_since = None;
+                } else {
+                    self.pending_since = Some(Instant::now());
+                }
+                return Idle::Worked;
+            }
+            if !self.merge_due {
+                return Idle::Wait(PENDING_AGE - waited);
+            }
+        }
+        if self.merge_due {
+            self.merge_due = self.tracked(|conn| merge_search_alone(conn, IDLE_MERGE_PAGES));
+            return Idle::Worked;
+        }
+        if !self.restart_wal_if_long() {
+            return Idle::Wait(PENDING_AGE);
+        }
+        self.asleep = true;
+        Idle::Sleep
+    }
+}
+
+/// The writer thread: commits what is queued, in groups, and does the idle work; ends when the
+/// store is dropped, after re-indexing what is left noted.
+pub(super) fn run(shared: Arc<Shared>, messages: Receiver<Msg>) {
+    {
+        // Users noted but not re-indexed: written by another program without this writer.
+        let mut w = shared.lock();
+        let r = w.tracked(|conn| {
+            conn.execute_batch("BEGIN IMMEDIATE")
+                .and_then(|()| reindex_search(conn))
+                .and_then(|_| conn.execute_batch("COMMIT"))
+        });
+        if let Err(e) = r {
+            let _ = w.conn.execute_batch("ROLLBACK");
+            tracing::warn!(error = %e, "sqlite: re-indexing noted users failed");
+        }
+    }
+    let take = |msg: Msg| -> Option<Job> {
+        shared.queued.fetch_sub(1, Ordering::SeqCst);
+        match msg {
+            Msg::Job(job) => Some(job),
+            Msg::Wake => None,
+        }
+    };
+    let mut held: Option<Job> = None;
+    'run: loop {
+        // With nothing queued: the idle work, until a job arrives or nothing is left to do.
+        let first = loop {
+            if let Some(job) = held.take() {
+                break job;
+            }
+            match messages.try_recv() {
+                Ok(msg) => {
+                    held = take(msg);
+                    continue;
+                }
+                Err(TryRecvError::Disconnected) => break 'run,
+                Err(TryRecvError::Empty) => {}
+            }
+            let next = shared.lock().idle_step();
+            let msg = match next {
+                Idle::Worked => continue,
+                Idle::Wait(d) => match messages.recv_timeout(d) {
+                    Ok(msg) => msg,
+                    Err(RecvTimeoutError::Timeout) => continue,
+                    Err(RecvTimeoutError::Disconnected) => break 'run,
+                },
+                Idle::Sleep => match messages.recv() {
+                    Ok(msg) => msg,
+                    Err(_) => break 'run,
+                },
+            };
+            held = take(msg);
+        };
+        let mut batch = vec![first];
+        // A large change set (a bulk import's batch) commits alone; see `commit_batch`.
+        while batch.len() < MAX_BATCH && !batch[0].is_large() {
+            match messages.try_recv() {
+                Ok(msg) => match take(msg) {
+                    Some(job) if job.is_large() => {
+                        held = Some(job);
+                        break;
+                    }
+                    Some(job) => batch.push(job),
+                    None => {}
+                },
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        let mut w = shared.lock();
+        w.asleep = false;
+        w.commit_jobs(batch);
+        w.restart_wal_if_long();
     }
     // Left noted, the users would be re-indexed when the store next opens; do it now.
-    if pending_since.is_some() {
-        reindex_alone(&conn);
+    let mut w = shared.lock();
+    if w.pending_since.is_some() {
+        w.tracked(|conn| reindex_alone(conn));
     }
     tracing::debug!("sqlite writer stopped");
 }
@@ -939,6 +1176,27 @@ mod batching {
             .unwrap()
     }
 
+    /// A writer on `conn` as the store starts one, without its thread; and the checkpoint
+    /// signals it sends.
+    fn writer(conn: Connection) -> (Handle, std::sync::mpsc::Receiver<()>, Receiver<Msg>) {
+        let (committed, commits) = std::sync::mpsc::sync_channel(16);
+        let (messages, received) = std::sync::mpsc::channel();
+        let handle = Handle {
+            shared: Shared::new(conn, committed),
+            messages,
+        };
+        (handle, commits, received)
+    }
+
+    /// Queues a commit for the writer thread; its answer.
+    fn queue(handle: &Handle, changes: ChangeSet) -> oneshot::Receiver<Result<()>> {
+        let (reply, answer) = oneshot::channel();
+        handle
+            .send(Msg::Job(Job::Commit { changes, reply }))
+            .unwrap();
+        answer
+    }
+
     /// Queued small change sets share a transaction; a large one (an import batch) gets one of
     /// its own, so it runs without a savepoint.
     #[test]
@@ -946,20 +1204,14 @@ mod batching {
         let (_dir, conn) = database();
         let check = Connection::open(conn.path().unwrap()).unwrap();
         let before = audit_rows(&check);
-        let (tx, rx) = std::sync::mpsc::channel();
-        let (committed, commits) = std::sync::mpsc::sync_channel(16);
-        let mut replies = Vec::new();
-        for n in [1, 2, LARGE_CHANGE_SET, 1, 1] {
-            let (reply, answer) = oneshot::channel();
-            tx.send(Job::Commit {
-                changes: audits(n),
-                reply,
-            })
-            .unwrap();
-            replies.push(answer);
-        }
-        drop(tx);
-        run(conn, rx, committed);
+        let (handle, commits, received) = writer(conn);
+        let replies: Vec<_> = [1, 2, LARGE_CHANGE_SET, 1, 1]
+            .into_iter()
+            .map(|n| queue(&handle, audits(n)))
+            .collect();
+        let shared = Arc::clone(&handle.shared);
+        drop(handle);
+        run(shared, received);
         for answer in replies {
             answer.blocking_recv().unwrap().unwrap();
         }
@@ -1061,31 +1313,118 @@ mod batching {
         assert_eq!((noted(&conn), indexed(&conn)), (0, PENDING_MAX + large));
     }
 
+    /// The writer on its thread, as the store starts it.
+    fn start(conn: Connection) -> (Handle, std::thread::JoinHandle<()>) {
+        let (handle, _commits, received) = writer(conn);
+        let shared = Arc::clone(&handle.shared);
+        (handle, std::thread::spawn(move || run(shared, received)))
+    }
+
+    fn wait_until(what: &str, done: impl Fn() -> bool) {
+        let waited = Instant::now();
+        while !done() {
+            assert!(waited.elapsed() < Duration::from_secs(5), "{what}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Noted users left when the writer goes idle are re-indexed PENDING_AGE later, and when it
     /// stops.
     #[test]
     fn the_idle_writer_indexes_what_is_noted() {
         let (_dir, conn) = database();
         let check = Connection::open(conn.path().unwrap()).unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let (committed, _commits) = std::sync::mpsc::sync_channel(16);
-        let writer = std::thread::spawn(move || run(conn, rx, committed));
-        let commit = |changes: ChangeSet| {
-            let (reply, answer) = oneshot::channel();
-            tx.send(Job::Commit { changes, reply }).unwrap();
-            answer.blocking_recv().unwrap().unwrap();
-        };
-        commit(new_users(true, 1, 3));
-        let waited = Instant::now();
-        while noted(&check) > 0 {
-            assert!(waited.elapsed() < Duration::from_secs(5), "not re-indexed");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let (handle, thread) = start(conn);
+        queue(&handle, new_users(true, 1, 3))
+            .blocking_recv()
+            .unwrap()
+            .unwrap();
+        wait_until("not re-indexed", || noted(&check) == 0);
         assert_eq!(indexed(&check), 3);
         // And what a writer leaves noted when it stops is indexed before it goes.
-        commit(new_users(false, 10, 2));
-        drop(tx);
-        writer.join().unwrap();
+        queue(&handle, new_users(false, 10, 2))
+            .blocking_recv()
+            .unwrap()
+            .unwrap();
+        drop(handle);
+        thread.join().unwrap();
         assert_eq!((noted(&check), indexed(&check)), (0, 5));
+    }
+
+    /// With nothing queued and the writer free, a change set commits on its caller's thread,
+    /// and the WAL's length and the users it leaves noted are still seen to: the writer thread,
+    /// asleep, is woken to re-index them. A large change set, or one that finds the writer busy,
+    /// goes to the writer thread (see the next test for the rest).
+    #[test]
+    fn a_commit_with_the_writer_free_runs_on_its_callers_thread() {
+        let (_dir, conn) = database();
+        let check = Connection::open(conn.path().unwrap()).unwrap();
+        let (handle, thread) = start(conn);
+        let shared = Arc::clone(&handle.shared);
+        let inline = || shared.inline_commits.load(Ordering::SeqCst);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        wait_until("the writer never slept", || shared.lock().asleep);
+        let frames = shared.lock().wal_frames;
+        runtime
+            .block_on(handle.commit(new_users(true, 1, 3)))
+            .unwrap();
+        assert_eq!(inline(), 1);
+        assert!(
+            shared.lock().wal_frames > frames,
+            "the WAL's length was not noted"
+        );
+        assert_eq!(noted(&check), 3);
+        wait_until("the writer was not woken to re-index", || {
+            noted(&check) == 0
+        });
+        assert_eq!(indexed(&check), 3);
+
+        runtime
+            .block_on(handle.commit(new_users(false, 10, LARGE_CHANGE_SET as i64)))
+            .unwrap();
+        assert_eq!(
+            inline(),
+            1,
+            "a large change set committed on its caller's thread"
+        );
+        assert_eq!(indexed(&check), 3 + LARGE_CHANGE_SET as i64);
+
+        drop(handle);
+        thread.join().unwrap();
+    }
+
+    /// A change set that finds the writer busy, or finds anything queued, is queued too.
+    #[test]
+    fn a_commit_that_finds_the_writer_busy_or_a_queue_is_queued() {
+        let (_dir, conn) = database();
+        let (handle, _commits, received) = writer(conn);
+        let handle = Arc::new(handle);
+        let commit_on_a_thread = || {
+            let handle = Arc::clone(&handle);
+            std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .build()
+                    .unwrap()
+                    .block_on(handle.commit(audits(1)))
+            })
+        };
+        let queued = || match received.recv_timeout(Duration::from_secs(5)) {
+            Ok(Msg::Job(job)) => job,
+            Ok(Msg::Wake) => panic!("a wake, not the change set"),
+            Err(e) => panic!("the change set was not queued: {e}"),
+        };
+        let busy = handle.shared.lock();
+        let first = commit_on_a_thread();
+        let job = queued();
+        drop(busy);
+        // The first is still queued (no writer thread took it): the second waits behind it.
+        let second = commit_on_a_thread();
+        let job2 = queued();
+        handle.shared.lock().commit_jobs(vec![job, job2]);
+        first.join().unwrap().unwrap();
+        second.join().unwrap().unwrap();
+        assert_eq!(handle.shared.inline_commits.load(Ordering::SeqCst), 0);
     }
 }
