@@ -344,34 +344,42 @@ impl Writer {
         }
     }
 
-    /// One step of the work left for idle moments: re-index the noted users once they have
-    /// waited [`PENDING_AGE`], merge the search index's segments a step at a time, start the
-    /// WAL over; or say how long to wait for a message.
+    /// One step of the work left for idle moments, or how long to wait for a message: re-index
+    /// the noted users once they have waited [`PENDING_AGE`]; start the WAL over once it is
+    /// long; merge the search index's segments a step at a time.
+    ///
+    /// The WAL comes before everything that waits: with one client updating users one after
+    /// another, every change set commits on its caller's thread and some users are always noted,
+    /// so a writer thread that only waited for them to age never got to the WAL, which grew
+    /// without end.
     fn idle_step(&mut self) -> Idle {
-        if let Some(t) = self.pending_since {
-            let waited = t.elapsed();
-            if waited >= PENDING_AGE {
-                if self.tracked(|conn| reindex_alone(conn)) {
-                    self.merge_due = true;
-                    self.pending_since = None;
-                } else {
-                    self.pending_since = Some(Instant::now());
-                }
-                return Idle::Worked;
+        let waited = self.pending_since.map(|t| t.elapsed());
+        if waited.is_some_and(|w| w >= PENDING_AGE) {
+            if self.tracked(|conn| reindex_alone(conn)) {
+                self.merge_due = true;
+                self.pending_since = None;
+            } else {
+                self.pending_since = Some(Instant::now());
             }
-            if !self.merge_due {
-                return Idle::Wait(PENDING_AGE - waited);
-            }
+            return Idle::Worked;
+        }
+        let wal_long = self.wal_frames >= WAL_RESTART_FRAMES;
+        if wal_long && self.restart_wal_if_long() {
+            return Idle::Worked;
         }
         if self.merge_due {
             self.merge_due = self.tracked(|conn| merge_search_alone(conn, IDLE_MERGE_PAGES));
             return Idle::Worked;
         }
-        if !self.restart_wal_if_long() {
-            return Idle::Wait(PENDING_AGE);
+        match waited {
+            Some(w) => Idle::Wait(PENDING_AGE - w),
+            // The checkpoint failed (busy): try again a little later.
+            None if wal_long => Idle::Wait(PENDING_AGE),
+            None => {
+                self.asleep = true;
+                Idle::Sleep
+            }
         }
-        self.asleep = true;
-        Idle::Sleep
     }
 }
 
@@ -1164,7 +1172,8 @@ mod batching {
     fn database() -> (tempfile::TempDir, Connection) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("writer.db");
-        drop(super::super::SqliteStore::open(path.to_str().unwrap(), true).unwrap());
+        // Migrated without opening a store, whose writer thread would go on beside the test.
+        super::super::SqliteStore::migrate(&path).unwrap();
         let conn = Connection::open(&path).unwrap();
         conn.execute_batch(super::super::PRAGMAS).unwrap();
         conn.execute_batch(super::super::WRITER_PRAGMAS).unwrap();
@@ -1426,5 +1435,22 @@ mod batching {
         first.join().unwrap().unwrap();
         second.join().unwrap().unwrap();
         assert_eq!(handle.shared.inline_commits.load(Ordering::SeqCst), 0);
+    }
+
+    /// With users noted and waiting, and nothing to merge, a long WAL is still started over
+    /// first (before, the writer only waited for the noted users to age).
+    #[test]
+    fn a_long_wal_is_seen_to_while_users_wait_to_be_indexed() {
+        let (_dir, conn) = database();
+        let (handle, _commits, _received) = writer(conn);
+        let mut w = handle.shared.lock();
+        w.pending_since = Some(Instant::now());
+        w.merge_due = false;
+        w.wal_frames = WAL_RESTART_FRAMES;
+        assert!(matches!(w.idle_step(), Idle::Worked));
+        assert_eq!(w.wal_frames, 0, "the WAL was not copied back");
+        assert!(matches!(w.idle_step(), Idle::Wait(d) if d <= PENDING_AGE));
+        assert!(w.pending_since.is_some());
+        assert!(!w.asleep);
     }
 }
