@@ -1463,7 +1463,8 @@ mod batching {
         thread.join().unwrap();
     }
 
-    /// A change set that finds the writer busy, or finds anything queued, is queued too.
+    /// A change set that finds the writer busy, another change set on its way, or the writer
+    /// thread lately committing groups, is queued too.
     #[test]
     fn a_commit_that_finds_the_writer_busy_or_a_queue_is_queued() {
         let (_dir, conn) = database();
@@ -1478,8 +1479,12 @@ mod batching {
                     .block_on(handle.commit(audits(1)))
             })
         };
+        // Takes the next queued change set, as the writer thread would.
         let queued = || match received.recv_timeout(Duration::from_secs(5)) {
-            Ok(Msg::Job(job)) => job,
+            Ok(Msg::Job(job)) => {
+                handle.shared.queued.fetch_sub(1, Ordering::SeqCst);
+                job
+            }
             Ok(Msg::Wake) => panic!("a wake, not the change set"),
             Err(e) => panic!("the change set was not queued: {e}"),
         };
@@ -1493,6 +1498,17 @@ mod batching {
         handle.shared.lock().commit_jobs(vec![job, job2]);
         first.join().unwrap().unwrap();
         second.join().unwrap().unwrap();
+        // Nothing on its way and the writer free, but the writer thread has just committed a
+        // group: the change set joins the next group.
+        assert_eq!(handle.shared.in_flight.load(Ordering::SeqCst), 0);
+        let shared = &handle.shared;
+        shared
+            .last_group
+            .store(shared.now_nanos().max(1), Ordering::Relaxed);
+        let third = commit_on_a_thread();
+        let job3 = queued();
+        handle.shared.lock().commit_jobs(vec![job3]);
+        third.join().unwrap().unwrap();
         assert_eq!(handle.shared.inline_commits.load(Ordering::SeqCst), 0);
     }
 
