@@ -3,12 +3,12 @@
 //! answered only after the transaction holding its change has committed. The writer also keeps
 //! the search index (`index_upkeep`) and the WAL's length (`restart_wal_if_long`).
 //!
-//! The write connection sits behind a mutex ([`Shared`]). A change set that finds nothing
-//! queued and the connection free commits right away on the caller's own thread
-//! ([`Handle::commit`]), as the bare `UPDATE` server of the benchmark does; otherwise it is
-//! queued for the writer thread ([`run`]), which commits whatever has queued in one transaction
-//! and also does the work left for idle moments (re-indexing noted users, merging the search
-//! index, restarting the WAL).
+//! The write connection sits behind a mutex ([`Shared`]). A change set that comes alone (no
+//! other on its way, none queued, no group committed lately) and finds the connection free
+//! commits right away on the caller's own thread ([`Handle::commit`]), as the bare `UPDATE`
+//! server of the benchmark does; otherwise it is queued for the writer thread ([`run`]), which
+//! commits whatever has queued in one transaction and also does the work left for idle moments
+//! (re-indexing noted users, merging the search index, restarting the WAL).
 
 use std::cell::Cell;
 use std::ffi::c_int;
@@ -226,9 +226,9 @@ impl Handle {
     /// go to the writer thread, and so does every change set that starts while another is on
     /// its way (queued, committing, or its answer not yet arrived), or while the writer thread
     /// has lately been committing groups: under load change sets queue and commit in groups.
-    /// Deciding by the queue alone, change sets arriving at 8 connections just after a group
-    /// committed took the free writer for transactions of their own, and Bold updates at
-    /// 8 connections fell by a tenth.
+    /// Without the last rule, change sets arriving at 8 connections just after a group committed
+    /// took the free writer for transactions of their own, and Bold updates at 8 connections
+    /// fell by about a tenth in A/B runs.
     pub(super) async fn commit(&self, changes: ChangeSet) -> Result<()> {
         let (reply, answer) = oneshot::channel();
         let on_its_way = InFlight::enter(&self.shared);
