@@ -3131,7 +3131,7 @@ mod sqlite_search_catches_up_on_open {
         let store = open_sqlite(&dir);
         let mut now = renamed.clone();
         now.first_name = Some("Newname".into());
-        // The writer thread re-indexes when it starts, before its first commit.
+        // The store re-indexes when it opens, before its first commit.
         let _ = new_org(&store, "p").await;
         let found = store
             .users(&query(UserFilter::Search("Newname".into())))

@@ -149,17 +149,30 @@ pub(super) struct Shared {
 }
 
 impl Shared {
+    /// The writer on `conn`, after re-indexing the users noted but not re-indexed (written by
+    /// another program without this writer): before the store takes its first change set, which
+    /// may commit on its caller's thread.
     pub(super) fn new(conn: Connection, committed: SyncSender<()>) -> Arc<Self> {
         conn.wal_hook(Some(note_wal_frames));
+        let mut writer = Writer {
+            conn,
+            committed,
+            merge_due: true,
+            pending_since: None,
+            wal_frames: 0,
+            asleep: false,
+        };
+        let r = writer.tracked(|conn| {
+            conn.execute_batch("BEGIN IMMEDIATE")
+                .and_then(|()| reindex_search(conn))
+                .and_then(|_| conn.execute_batch("COMMIT"))
+        });
+        if let Err(e) = r {
+            let _ = writer.conn.execute_batch("ROLLBACK");
+            tracing::warn!(error = %e, "sqlite: re-indexing noted users failed");
+        }
         Arc::new(Self {
-            writer: Mutex::new(Writer {
-                conn,
-                committed,
-                merge_due: true,
-                pending_since: None,
-                wal_frames: 0,
-                asleep: false,
-            }),
+            writer: Mutex::new(writer),
             queued: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
             last_group: AtomicU64::new(0),
@@ -440,19 +453,6 @@ impl Writer {
 /// The writer thread: commits what is queued, in groups, and does the idle work; ends when the
 /// store is dropped, after re-indexing what is left noted.
 pub(super) fn run(shared: Arc<Shared>, messages: Receiver<Msg>) {
-    {
-        // Users noted but not re-indexed: written by another program without this writer.
-        let mut w = shared.lock();
-        let r = w.tracked(|conn| {
-            conn.execute_batch("BEGIN IMMEDIATE")
-                .and_then(|()| reindex_search(conn))
-                .and_then(|_| conn.execute_batch("COMMIT"))
-        });
-        if let Err(e) = r {
-            let _ = w.conn.execute_batch("ROLLBACK");
-            tracing::warn!(error = %e, "sqlite: re-indexing noted users failed");
-        }
-    }
     let take = |msg: Msg| -> Option<Job> {
         shared.queued.fetch_sub(1, Ordering::SeqCst);
         match msg {
