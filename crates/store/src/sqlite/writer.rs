@@ -162,15 +162,7 @@ impl Shared {
             wal_frames: 0,
             asleep: false,
         };
-        let r = writer.tracked(|conn| {
-            conn.execute_batch("BEGIN IMMEDIATE")
-                .and_then(|()| reindex_search(conn))
-                .and_then(|_| conn.execute_batch("COMMIT"))
-        });
-        if let Err(e) = r {
-            let _ = writer.conn.execute_batch("ROLLBACK");
-            tracing::warn!(error = %e, "sqlite: re-indexing noted users failed");
-        }
+        writer.tracked(|conn| alone(conn, "re-indexing noted users", reindex_search));
         Arc::new(Self {
             writer: Mutex::new(writer),
             queued: AtomicUsize::new(0),
@@ -700,38 +692,43 @@ fn index_upkeep(conn: &Connection, large: bool) -> rusqlite::Result<Upkeep> {
     Ok(Upkeep::Indexed)
 }
 
-/// [`reindex_search`] and a [`merge_search`] step in a transaction of its own (the writer idle
-/// with users noted); whether it committed.
-fn reindex_alone(conn: &Connection) -> bool {
+/// `work` in a transaction of its own: its result when it committed; rolled back, with a warning
+/// naming `what`, when it failed.
+fn alone<T>(
+    conn: &Connection,
+    what: &str,
+    work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+) -> Option<T> {
     let step = conn
         .execute_batch("BEGIN IMMEDIATE")
-        .and_then(|()| reindex_search(conn))
-        .and_then(|_| merge_search(conn, COMMIT_MERGE_PAGES))
-        .and_then(|_| conn.execute_batch("COMMIT"));
+        .and_then(|()| work(conn))
+        .and_then(|t| conn.execute_batch("COMMIT").map(|()| t));
     match step {
-        Ok(()) => true,
+        Ok(t) => Some(t),
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK");
-            tracing::warn!(error = %e, "sqlite: re-indexing the search index failed");
-            false
+            tracing::warn!(error = %e, "sqlite: {what} failed");
+            None
         }
     }
 }
 
+/// [`reindex_search`] and a [`merge_search`] step in a transaction of its own (the writer idle
+/// with users noted); whether it committed.
+fn reindex_alone(conn: &Connection) -> bool {
+    alone(conn, "re-indexing the search index", |conn| {
+        reindex_search(conn)?;
+        merge_search(conn, COMMIT_MERGE_PAGES)
+    })
+    .is_some()
+}
+
 /// [`merge_search`] in a transaction of its own; whether to go on.
 fn merge_search_alone(conn: &Connection, pages: i64) -> bool {
-    let step = conn
-        .execute_batch("BEGIN IMMEDIATE")
-        .and_then(|()| merge_search(conn, pages))
-        .and_then(|more| conn.execute_batch("COMMIT").map(|()| more));
-    match step {
-        Ok(more) => more,
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            tracing::warn!(error = %e, "sqlite: merging the search index failed");
-            false
-        }
-    }
+    alone(conn, "merging the search index", |conn| {
+        merge_search(conn, pages)
+    })
+    .unwrap_or(false)
 }
 
 /// [`index_upkeep`], then `COMMIT`; on failure the transaction is rolled back and every job of
