@@ -10,9 +10,7 @@ pub mod pages;
 pub mod zitadel;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use std::sync::Arc;
-use tower_http::catch_panic::CatchPanicLayer;
 
 use common::routes::{Kind, Route, Routes};
 use usher_core::service::Services;
@@ -60,11 +58,13 @@ pub fn router(state: AppState) -> Router {
     let json_limit = state.limits.json_body;
     let trust_forwarded_for = state.limits.trust_forwarded_for;
     let (app, _) = routes(&state).into_parts();
-    let app = app
-        .layer(DefaultBodyLimit::max(json_limit))
-        .layer(CatchPanicLayer::custom(bold::panic_response))
-        .with_state(state);
-    common::layers::apply(app, cors_for, trust_forwarded_for)
+    common::layers::apply(
+        app.with_state(state),
+        cors_for,
+        trust_forwarded_for,
+        bold::panic_response,
+        json_limit,
+    )
 }
 
 /// Every route of every dialect, recorded (see [`common::routes`]), with the fallbacks.

@@ -13,10 +13,9 @@ mod item;
 mod users;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -25,6 +24,7 @@ use usher_core::principal::Principal;
 
 use crate::AppState;
 use crate::common::auth::presented_secret;
+use crate::common::layers::Around;
 use crate::common::routes::{Kind, Routes, get, patch, post};
 pub use error::OrgoError;
 
@@ -43,16 +43,12 @@ pub fn owns_path(path: &str) -> bool {
     path == "/api" || path.starts_with("/api/")
 }
 
-/// The documentation link every response of the dialect carries, and its CORS headers.
-async fn dialect_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let mut res = next.run(req).await;
-    let link = format!(
-        "<{}/api/docs.jsonld>; rel=\"http://www.w3.org/ns/hydra/core#apiDocumentation\"",
-        state.services.config().public_url
-    );
+/// The documentation link every response of the dialect carries (`link`, made once), and its
+/// CORS headers.
+fn dialect_headers(link: &Option<HeaderValue>, res: &mut Response) {
     let h = res.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&link) {
-        h.append(header::LINK, v);
+    if let Some(link) = link {
+        h.append(header::LINK, link.clone());
     }
     h.insert(header::VARY, HeaderValue::from_static("Accept"));
     for (name, value) in [
@@ -65,10 +61,14 @@ async fn dialect_headers(State(state): State<AppState>, req: Request, next: Next
             HeaderValue::from_static(value),
         );
     }
-    res
 }
 
 pub fn routes(state: &AppState) -> Routes {
+    let link = HeaderValue::from_str(&format!(
+        "<{}/api/docs.jsonld>; rel=\"http://www.w3.org/ns/hydra/core#apiDocumentation\"",
+        state.services.config().public_url
+    ))
+    .ok();
     let api = Routes::new(Kind::Rest)
         .route("/", get(docs::entrypoint))
         .route("/contexts/{name}", get(docs::context))
@@ -105,12 +105,10 @@ pub fn routes(state: &AppState) -> Routes {
         .method_not_allowed_fallback(|| async {
             OrgoError::status(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
         });
-    Routes::new(Kind::Rest)
-        .nest("/api", api)
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            dialect_headers,
-        ))
+    Routes::new(Kind::Rest).nest("/api", api).layer(Around::new(
+        |_| (),
+        move |(), res: &mut Response| dialect_headers(&link, res),
+    ))
 }
 
 // ---------- content negotiation ----------

@@ -20,13 +20,14 @@ use std::sync::Arc;
 
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, Method};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::Response;
 use tower::Layer;
 use usher_zitadel_proto::connectrpc;
 use usher_zitadel_proto::zitadel::user::v2::UserServiceExt;
 
 use crate::AppState;
+use crate::common::layers::Around;
 use crate::common::routes::{Kind, Routes};
 
 pub use error::ZError;
@@ -39,8 +40,7 @@ pub const EXPOSE_HEADERS: &str =
     "authorization, content-type, grpc-status, grpc-message, grpc-status-details-bin";
 
 /// Sets the dialect's CORS headers (the shared layer adds the rest).
-async fn cors(req: Request, next: Next) -> Response {
-    let mut res = next.run(req).await;
+fn cors(_: (), res: &mut Response) {
     let h = res.headers_mut();
     for (name, value) in [
         ("access-control-allow-methods", ALLOW_METHODS),
@@ -52,7 +52,16 @@ async fn cors(req: Request, next: Next) -> Response {
             HeaderValue::from_static(value),
         );
     }
-    res
+}
+
+/// Whether the request is a gRPC call (not gRPC-Web), for [`grpc_status_in_trailers`].
+fn is_grpc(req: &Request) -> bool {
+    req.headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.starts_with("application/grpc") && !ct.starts_with("application/grpc-web")
+        })
 }
 
 /// connectrpc answers a gRPC error with `grpc-status` and `grpc-message` in the header block *and*
@@ -60,20 +69,11 @@ async fn cors(req: Request, next: Next) -> Response {
 /// reads a `grpc-status` header as a trailers-only answer — tonic, under the official Rust SDK —
 /// then never reads the trailers and loses the `zitadel.v1.ErrorDetail`. Leave the status to the
 /// trailers alone (valid gRPC: headers, no message, trailers).
-async fn grpc_status_in_trailers(req: Request, next: Next) -> Response {
-    let grpc = req
-        .headers()
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| {
-            ct.starts_with("application/grpc") && !ct.starts_with("application/grpc-web")
-        });
-    let mut res = next.run(req).await;
+fn grpc_status_in_trailers(grpc: bool, res: &mut Response) {
     if grpc && res.headers().contains_key("grpc-status") {
         res.headers_mut().remove("grpc-status");
         res.headers_mut().remove("grpc-message");
     }
-    res
 }
 
 /// Is this path served by the Zitadel dialect (for preflights)?
@@ -116,12 +116,12 @@ pub fn routes(state: &AppState) -> Routes {
                 limit,
             ),
         )
-        .route_layer(middleware::from_fn(grpc_status_in_trailers));
+        .route_layer(Around::new(is_grpc, grpc_status_in_trailers));
     Routes::new(Kind::Rest)
         .merge(rpc_routes)
         .merge(rest::shared_routes())
         .nest(REST_PREFIX, rest::full_routes())
-        .route_layer(middleware::from_fn(cors))
+        .route_layer(Around::new(|_| (), cors))
 }
 
 /// The path of every call over Connect, gRPC and gRPC-Web.

@@ -194,6 +194,32 @@ async fn headers_on_every_response(app: TestApp) {
     cases[3].bold_error(405, "MethodNotAllowed");
     cases[4].bold_error(400, "InvalidInput");
     assert_eq!(cases[5].text, "");
+
+    // Each response names its request: a new id when the client sent none (docs/bold.md), told
+    // apart from every other, and the client's own id kept when it sent one.
+    let ids: Vec<&str> = cases
+        .iter()
+        .map(|r| {
+            let id = r.headers["x-request-id"].to_str().unwrap();
+            uuid::Uuid::parse_str(id).unwrap_or_else(|e| panic!("x-request-id {id}: {e}"));
+            id
+        })
+        .collect();
+    let distinct: std::collections::HashSet<&&str> = ids.iter().collect();
+    assert_eq!(distinct.len(), ids.len(), "{ids:?}");
+    for method in [Method::GET, Method::OPTIONS] {
+        let r = app
+            .client
+            .request(method.clone(), format!("{}/v2/users", app.base))
+            .header("authorization", format!("Bearer {admin}"))
+            .header("x-request-id", "trace-4711")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{method}");
+        assert_eq!(r.headers()["x-request-id"], "trace-4711", "{method}");
+        assert_eq!(r.headers()["x-frame-options"], "SAMEORIGIN", "{method}");
+    }
 }
 
 both_backends!(
