@@ -122,7 +122,8 @@ fn preflight(cors_for: CorsFor, path: &str) -> Response {
 /// They are one stack given to one `Router::layer`: each `layer` call boxes what it wraps again,
 /// and axum clones the boxed stack of the matched route for every request, so layers given one
 /// by one (each a `middleware::from_fn`, which clones what it wraps once more per request) cost
-/// ~10 % of the CPU of a small GET (measured with `perf` on `GET /v2/users/{id}`, 2026-11-24).
+/// ~15 % of the CPU of a small GET (`perf` and CPU time per request on `GET /v2/users/{id}`,
+/// 2026-11-24: 19.5 µs before, 16.2–16.8 µs after).
 pub fn apply(
     app: Router,
     cors_for: CorsFor,
