@@ -178,6 +178,12 @@ impl Shared {
         u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
+    /// Notes that the writer thread is committing a group of two or more jobs now.
+    fn note_group(&self) {
+        self.last_group
+            .store(self.now_nanos().max(1), Ordering::Relaxed);
+    }
+
     /// Whether the writer thread committed a group of two or more jobs in the last
     /// [`GROUPS_RECENT`].
     fn grouping(&self) -> bool {
@@ -498,9 +504,7 @@ pub(super) fn run(shared: Arc<Shared>, messages: Receiver<Msg>) {
             }
         }
         if batch.len() > 1 {
-            shared
-                .last_group
-                .store(shared.now_nanos().max(1), Ordering::Relaxed);
+            shared.note_group();
         }
         let mut w = shared.lock();
         w.asleep = false;
@@ -1498,10 +1502,7 @@ mod batching {
         // Nothing on its way and the writer free, but the writer thread has just committed a
         // group: the change set joins the next group.
         assert_eq!(handle.shared.in_flight.load(Ordering::SeqCst), 0);
-        let shared = &handle.shared;
-        shared
-            .last_group
-            .store(shared.now_nanos().max(1), Ordering::Relaxed);
+        handle.shared.note_group();
         let third = commit_on_a_thread();
         let job3 = queued();
         handle.shared.lock().commit_jobs(vec![job3]);
