@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, Datelike, Months, SecondsFormat, Timelike, Utc};
+use chrono::{DateTime, Months, SecondsFormat, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
 macro_rules! id_type {
@@ -57,8 +57,10 @@ impl Timestamp {
     /// `2026-03-17T09:38:37.991821898Z`. A time without a zone is refused.
     ///
     /// A leap second (`:60`) is read as the start of the next second, as the store reads it back
-    /// (nanoseconds since the epoch count none); an instant outside the years 0000 to 9999 in UTC
-    /// is refused, since its RFC 3339 form could not be read back (both found by fuzzing).
+    /// (nanoseconds since the epoch count none; found by fuzzing). An instant the store cannot
+    /// keep is refused: it stores nanoseconds since the epoch in 64 bits, from
+    /// 1677-09-21T00:12:43.145224192Z to 2262-04-11T23:47:16.854775807Z. (An expiration in the
+    /// year 2300 was answered as given and then read back as 2262.)
     pub fn parse(text: &str) -> Result<Self, ParseError> {
         let bad = || {
             ParseError::new(
@@ -76,8 +78,14 @@ impl Timestamp {
                 .ok_or_else(bad)?,
             None => t,
         };
-        if !(0..=9999).contains(&t.year()) {
-            return Err(bad());
+        if t.timestamp_nanos_opt().is_none() {
+            return Err(ParseError::new(
+                "invalid_datetime",
+                format!(
+                    "Invalid date/time (from 1677-09-21T00:12:43.145224192Z to \
+                     2262-04-11T23:47:16.854775807Z) {text}"
+                ),
+            ));
         }
         Ok(Timestamp(t))
     }
@@ -520,8 +528,35 @@ mod tests {
         ] {
             assert!(Timestamp::parse(bad).is_err(), "{bad}");
         }
-        let last = Timestamp::parse("9999-12-31T23:59:59.999999999Z").unwrap();
-        assert_eq!(Timestamp::parse(&last.rfc3339()), Ok(last));
+        // The store's range, to the nanosecond, and nothing past it.
+        for (first, last) in [
+            (
+                "1677-09-21T00:12:43.145224192Z",
+                "2262-04-11T23:47:16.854775807Z",
+            ),
+            (
+                "1677-09-21T01:12:43.145224192+01:00",
+                "2262-04-11T22:47:16.854775807-01:00",
+            ),
+        ] {
+            let (first, last) = (
+                Timestamp::parse(first).unwrap(),
+                Timestamp::parse(last).unwrap(),
+            );
+            assert_eq!((first.nanos(), last.nanos()), (i64::MIN, i64::MAX));
+            assert_eq!(Timestamp::from_nanos(last.nanos()), last);
+            assert_eq!(Timestamp::parse(&last.rfc3339()), Ok(last));
+        }
+        for bad in [
+            "1677-09-21T00:12:43.145224191Z",
+            "2262-04-11T23:47:16.854775808Z",
+            "2300-01-01T00:00:00Z",
+            "9999-12-31T23:59:59.999999999Z",
+            "0001-01-01T00:00:00Z",
+        ] {
+            let e = Timestamp::parse(bad).unwrap_err();
+            assert_eq!(e.code, "invalid_datetime", "{bad}");
+        }
     }
 
     #[test]

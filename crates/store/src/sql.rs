@@ -129,13 +129,61 @@ fn like_escape(s: &str) -> String {
     out
 }
 
+/// The display name the API shows: the stored one, else "first last" (either alone when the
+/// other is missing; `||` with NULL is NULL on both databases), as `User::full_name`.
+const DISPLAY_NAME: &str = "coalesce(display_name, first_name || ' ' || last_name, first_name, \
+    last_name)";
+
+/// Lists longer than this are bound as one JSON array instead of one parameter per entry: a
+/// statement takes at most 32,766 parameters on SQLite and 65,535 on PostgreSQL, and a client's
+/// `in…` query may name more users than that (or a query tree hold many lists: the Zitadel
+/// dialect takes up to 1,000 queries in one request, so a statement binds at most a few
+/// thousand parameters).
+const IN_LIST_PARAMS: usize = 8;
+
+/// `expr IN (…)` over `values`: one parameter each for short lists, one JSON array for long ones.
+fn in_list(sql: &mut Sql, expr: &str, values: Vec<Param>) {
+    if values.len() <= IN_LIST_PARAMS {
+        let list: Vec<String> = values.into_iter().map(|v| sql.bind(v)).collect();
+        sql.push(&format!("{expr} IN ({})", list.join(", ")));
+        return;
+    }
+    let ints = matches!(values.first(), Some(Param::I64(_)));
+    let json: Vec<serde_json::Value> = values
+        .into_iter()
+        .map(|v| match v {
+            Param::I64(i) => i.into(),
+            Param::Text(t) => t.into(),
+            Param::Bool(b) => b.into(),
+        })
+        .collect();
+    let p = sql.bind(Param::Text(serde_json::Value::Array(json).to_string()));
+    match (sql.dialect, ints) {
+        (Dialect::Sqlite, _) => sql.push(&format!("{expr} IN (SELECT value FROM json_each({p}))")),
+        (Dialect::Postgres, true) => sql.push(&format!(
+            "{expr} IN (SELECT jsonb_array_elements_text(({p}::text)::jsonb)::bigint)"
+        )),
+        (Dialect::Postgres, false) => sql.push(&format!(
+            "{expr} IN (SELECT jsonb_array_elements_text(({p}::text)::jsonb))"
+        )),
+    }
+}
+
+/// No stored text holds a NUL character (every text input refuses control characters, and
+/// PostgreSQL cannot store one), so a condition on such a value matches nobody. It must not
+/// reach the database: SQLite cuts a LIKE pattern or an FTS5 query at the NUL (`%\0%` matched
+/// everyone, and a phrase failed as unterminated), and PostgreSQL refuses the parameter.
+fn matches_nothing(value: &str) -> bool {
+    value.contains('\0')
+}
+
 fn column(f: TextField) -> &'static str {
     match f {
         TextField::Username => "username",
         TextField::FirstName => "first_name",
         TextField::LastName => "last_name",
         TextField::NickName => "nick_name",
-        TextField::DisplayName => "display_name",
+        TextField::DisplayName => DISPLAY_NAME,
         TextField::Email => "email",
         TextField::Phone => "phone",
         TextField::ExternalId => "external_id",
@@ -143,6 +191,10 @@ fn column(f: TextField) -> &'static str {
 }
 
 fn text_condition(sql: &mut Sql, field: TextField, op: TextOp, value: &str) {
+    if matches_nothing(value) {
+        sql.push("1=0");
+        return;
+    }
     let col = column(field);
     let d = sql.dialect;
     let cond = match op {
@@ -190,6 +242,21 @@ fn text_condition(sql: &mut Sql, field: TextField, op: TextOp, value: &str) {
     sql.push(&format!("({col} IS NOT NULL AND {cond})"));
 }
 
+/// `parts` joined by `joiner` as a balanced tree, `((a OR b) OR (c OR d))`: SQLite refuses an
+/// expression more than 1,000 deep, and a chain `a OR b OR c …` is as deep as it is long (a
+/// Zitadel `orQuery` of 999 queries failed).
+fn joined(sql: &mut Sql, parts: &[UserFilter], joiner: &str) {
+    if let [one] = parts {
+        return user_filter(sql, one);
+    }
+    let (left, right) = parts.split_at(parts.len() / 2);
+    sql.push("(");
+    joined(sql, left, joiner);
+    sql.push(joiner);
+    joined(sql, right, joiner);
+    sql.push(")");
+}
+
 /// Appends `f` as a boolean SQL expression.
 pub(crate) fn user_filter(sql: &mut Sql, f: &UserFilter) {
     match f {
@@ -209,14 +276,7 @@ pub(crate) fn user_filter(sql: &mut Sql, f: &UserFilter) {
             } else {
                 " OR "
             };
-            sql.push("(");
-            for (i, p) in parts.iter().enumerate() {
-                if i > 0 {
-                    sql.push(joiner);
-                }
-                user_filter(sql, p);
-            }
-            sql.push(")");
+            joined(sql, parts, joiner);
         }
         UserFilter::Not(inner) => {
             sql.push("NOT (");
@@ -236,8 +296,7 @@ pub(crate) fn user_filter(sql: &mut Sql, f: &UserFilter) {
                 sql.push("1=0");
                 return;
             }
-            let list: Vec<String> = ids.iter().map(|i| sql.bind(Param::I64(i.0))).collect();
-            sql.push(&format!("id IN ({})", list.join(", ")));
+            in_list(sql, "id", ids.iter().map(|i| Param::I64(i.0)).collect());
         }
         UserFilter::InGroup(g) => {
             let p = sql.bind(Param::I64(g.0));
@@ -254,6 +313,7 @@ pub(crate) fn user_filter(sql: &mut Sql, f: &UserFilter) {
             ));
         }
         UserFilter::Text { field, op, value } => text_condition(sql, *field, *op, value),
+        UserFilter::Search(s) if matches_nothing(s) => sql.push("1=0"),
         UserFilter::Search(s) => {
             let p = sql.bind(Param::Text(format!("%{}%", like_escape(&s.to_lowercase()))));
             // On PostgreSQL the trigram index over the four columns narrows the candidates
@@ -270,15 +330,16 @@ pub(crate) fn user_filter(sql: &mut Sql, f: &UserFilter) {
             }
         }
         UserFilter::Emails(list) => {
-            if list.is_empty() {
+            let emails: Vec<Param> = list
+                .iter()
+                .filter(|e| !matches_nothing(e))
+                .map(|e| Param::Text(e.to_lowercase()))
+                .collect();
+            if emails.is_empty() {
                 sql.push("1=0");
                 return;
             }
-            let ps: Vec<String> = list
-                .iter()
-                .map(|e| sql.bind(Param::Text(e.to_lowercase())))
-                .collect();
-            sql.push(&format!("email_lower IN ({})", ps.join(", ")));
+            in_list(sql, "email_lower", emails);
         }
         UserFilter::State(s) => {
             let p = sql.bind(Param::Text(s.as_str().to_owned()));
@@ -293,6 +354,8 @@ pub(crate) fn user_filter(sql: &mut Sql, f: &UserFilter) {
                 sql.push("super_user = TRUE");
             } else if role == ROLE_USER {
                 sql.push("1=1");
+            } else if matches_nothing(role) {
+                sql.push("1=0");
             } else {
                 let p = sql.bind(Param::Text(role.clone()));
                 match sql.dialect {
@@ -313,7 +376,7 @@ fn sort_column(s: UserSort) -> &'static str {
         UserSort::FirstName => "first_name",
         UserSort::LastName => "last_name",
         UserSort::NickName => "nick_name",
-        UserSort::DisplayName => "display_name",
+        UserSort::DisplayName => DISPLAY_NAME,
         UserSort::Email => "email_lower",
         UserSort::State => "state",
         UserSort::CreatedAt => "created_at",
@@ -347,7 +410,8 @@ pub(crate) fn required_search(f: &UserFilter) -> Option<&str> {
 
 /// `term` as an FTS5 phrase for the trigram tokenizer, which needs three characters at least.
 pub(crate) fn search_phrase(term: &str) -> Option<String> {
-    (term.chars().count() >= 3).then(|| format!("\"{}\"", term.replace('"', "\"\"")))
+    (term.chars().count() >= 3 && !matches_nothing(term))
+        .then(|| format!("\"{}\"", term.replace('"', "\"\"")))
 }
 
 /// `FROM users`, or on SQLite, when `phrase` is given, the users whose trigram-index entry holds
@@ -417,11 +481,15 @@ pub(crate) fn groups_query(dialect: Dialect, q: &GroupQuery) -> Sql {
             " AND id IN (SELECT group_id FROM user_group_members WHERE user_id = {p})"
         ));
     }
-    if let Some(s) = &q.search {
-        let p = sql.bind(Param::Text(format!("%{}%", like_escape(&s.to_lowercase()))));
-        sql.push(&format!(
-            " AND (lower(name) LIKE {p} ESCAPE '\\' OR lower(description) LIKE {p} ESCAPE '\\')"
-        ));
+    match &q.search {
+        Some(s) if matches_nothing(s) => sql.push(" AND 1=0"),
+        Some(s) => {
+            let p = sql.bind(Param::Text(format!("%{}%", like_escape(&s.to_lowercase()))));
+            sql.push(&format!(
+                " AND (lower(name) LIKE {p} ESCAPE '\\' OR lower(description) LIKE {p} ESCAPE '\\')"
+            ));
+        }
+        None => {}
     }
     let dir = match q.direction {
         Direction::Asc => "ASC",
@@ -443,6 +511,8 @@ mod tests {
         assert_eq!(search_phrase("ab"), None);
         assert_eq!(search_phrase("ééé").as_deref(), Some("\"ééé\""));
         assert_eq!(search_phrase("a\"b").as_deref(), Some("\"a\"\"b\""));
+        // FTS5 reads its query up to a NUL; such a term matches nobody and never gets there.
+        assert_eq!(search_phrase("a\0b"), None);
         let f = UserFilter::Org(OrgId(1))
             .and(UserFilter::State(usher_core::model::UserState::Active))
             .and(UserFilter::Search("anna".into()));

@@ -211,11 +211,13 @@ impl BoldError {
             }
             Error::Unavailable(why) => {
                 tracing::warn!(reason = %why, "service unavailable");
-                Self::new(
+                let mut err = Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "ServiceUnavailable",
                     "Service unavailable, try again",
-                )
+                );
+                err.retry_after = Some(1);
+                err
             }
             Error::Conflict => Self::new(
                 StatusCode::CONFLICT,
@@ -295,6 +297,11 @@ mod tests {
         assert_eq!(
             status(Error::Unavailable("x".into())),
             (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable".into())
+        );
+        // Both ask the client to come back later, and say when.
+        assert_eq!(
+            BoldError::from(Error::Unavailable("x".into())).retry_after,
+            Some(1)
         );
         assert_eq!(
             status(Error::Conflict),

@@ -86,11 +86,14 @@ pub(crate) struct GroupAdminParam {
 }
 
 fn render(g: GroupWithMembers, public_url: &str) -> GroupOut {
+    let mut invitations: std::collections::HashMap<_, _> =
+        g.invitations.into_iter().map(|i| (i.user_id, i)).collect();
     let users = g.members.map(|members| {
         members
             .into_iter()
             .map(|GroupMember { user, group_admin }| {
-                let mut u = UserOut::new(user, None, public_url);
+                let invitation = invitations.remove(&user.id);
+                let mut u = UserOut::new(user, invitation, public_url);
                 u.group_admin = Some(group_admin);
                 u
             })

@@ -299,8 +299,8 @@ pub(super) fn parse_date(s: &str) -> Option<Timestamp> {
     if s.len() != 10 || !s.as_bytes()[..4].iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
-    Some(Timestamp(d.and_hms_opt(0, 0, 0)?.and_utc()))
+    // Midnight UTC, read as any date-time is (the store's range included).
+    Timestamp::parse(&format!("{s}T00:00:00Z")).ok()
 }
 
 /// An optional string member: absent → `None`, `null` → `Some(None)`, a string → `Some(Some)`.
@@ -448,10 +448,15 @@ mod tests {
             "-0001-01-01",
             "+999-01-01",
             "99-1-1",
+            // Outside the instants the store keeps (1677-09-21 to 2262-04-11).
+            "0001-01-01",
+            "9999-12-31",
+            "1677-09-20",
+            "2262-04-12",
         ] {
             assert_eq!(parse_date(bad), None, "{bad}");
         }
-        for good in ["0001-01-01", "9999-12-31", "2000-02-29"] {
+        for good in ["1677-09-22", "2262-04-11", "2000-02-29"] {
             let t = parse_date(good).unwrap();
             assert_eq!(Timestamp::parse(&t.rfc3339()), Ok(t), "{good}");
         }

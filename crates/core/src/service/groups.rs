@@ -24,6 +24,8 @@ pub struct GroupWithMembers {
     pub group: UserGroup,
     /// Only when asked for.
     pub members: Option<Vec<GroupMember>>,
+    /// The invitations of the members listed (as a user's own answer shows them).
+    pub invitations: Vec<Invitation>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,7 +215,20 @@ impl Services {
         } else {
             None
         };
-        Ok(GroupWithMembers { group, members })
+        let invitations = self.member_invitations(members.iter().flatten()).await?;
+        Ok(GroupWithMembers {
+            group,
+            members,
+            invitations,
+        })
+    }
+
+    async fn member_invitations(
+        &self,
+        members: impl Iterator<Item = &GroupMember>,
+    ) -> Result<Vec<Invitation>> {
+        let ids: Vec<UserId> = members.map(|m| m.user.id).collect();
+        self.store().invitations(&ids).await
     }
 
     pub async fn list_groups(
@@ -251,7 +266,12 @@ impl Services {
             } else {
                 None
             };
-            out.push(GroupWithMembers { group, members: m });
+            let invitations = self.member_invitations(m.iter().flatten()).await?;
+            out.push(GroupWithMembers {
+                group,
+                members: m,
+                invitations,
+            });
         }
         Ok(out)
     }

@@ -414,6 +414,7 @@ impl Services {
             Some((pw, _)) => Some(self.prepare_password(pw).await?),
             None => None,
         };
+        let _turn = self.user_turn(id).await;
         for _ in 0..MAX_RETRIES {
             let (current, rel) = self.visible_user(p, id).await?;
             let now = self.now();
@@ -644,6 +645,7 @@ impl Services {
         delivery: CodeDelivery,
         resend: bool,
     ) -> Result<(User, Option<String>)> {
+        let _turn = self.user_turn(id).await;
         for _ in 0..MAX_RETRIES {
             let (user, rel) = self.visible_user(p, id).await?;
             rights::may_update(
@@ -711,6 +713,7 @@ impl Services {
 
     /// Removes the user's phone number.
     pub async fn remove_phone(&self, p: &Principal, id: UserId) -> Result<User> {
+        let _turn = self.user_turn(id).await;
         for _ in 0..MAX_RETRIES {
             let (user, rel) = self.visible_user(p, id).await?;
             rights::may_update(
@@ -765,6 +768,7 @@ impl Services {
         id: UserId,
         medium: ResetMedium,
     ) -> Result<(User, Option<String>)> {
+        let _turn = self.user_turn(id).await;
         for _ in 0..MAX_RETRIES {
             let (user, rel) = self.visible_user(p, id).await?;
             if p.read_only {
@@ -830,6 +834,7 @@ impl Services {
         id: UserId,
         change: StateChange,
     ) -> Result<User> {
+        let _turn = self.user_turn(id).await;
         for _ in 0..MAX_RETRIES {
             let (user, rel) = self.visible_user(p, id).await?;
             rights::may_update(
@@ -910,6 +915,7 @@ impl Services {
         id: UserId,
         delivery: InviteDelivery,
     ) -> Result<(User, Option<String>)> {
+        let _turn = self.user_turn(id).await;
         for _ in 0..MAX_RETRIES {
             let (user, rel) = self.visible_user(p, id).await?;
             rights::may_invite(p, rel)?;
@@ -1021,6 +1027,7 @@ impl Services {
     /// Checks an invitation code: the invitation is accepted, the address it went to counts as
     /// verified, and the user is active.
     pub async fn verify_invite_code(&self, p: &Principal, id: UserId, code: &str) -> Result<User> {
+        let _turn = self.user_turn(id).await;
         for _ in 0..MAX_RETRIES {
             let (user, _) = self.visible_user(p, id).await?;
             if p.read_only {

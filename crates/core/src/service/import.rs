@@ -193,15 +193,16 @@ impl Services {
         let (before, created) = match by_external.or(by_email) {
             Some(id) => (known.users.get(&id).cloned().ok_or(Error::Conflict)?, false),
             None => {
-                if row.first_name.is_none()
-                    && row.last_name.is_none()
-                    && row.email.is_none()
-                    && row.phone.is_none()
-                {
+                // The rule of a created user (`Services::create`).
+                let first_name = row
+                    .first_name
+                    .as_deref()
+                    .is_some_and(|f| !f.trim().is_empty());
+                if !first_name && row.email.is_none() && row.phone.is_none() {
                     return Err(Error::Invalid(vec![FieldError::new(
                         Field::FirstName,
                         "required",
-                        "A name, email address or phone number is required",
+                        "A first name, email address or phone number is required",
                     )]));
                 }
                 if row.email.is_none()

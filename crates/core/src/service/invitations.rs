@@ -39,6 +39,7 @@ impl Services {
                 "The expiration must be in the future",
             )]));
         }
+        let _turn = self.user_turn(id).await;
         for _ in 0..MAX_RETRIES {
             let (user, rel) = self.visible_user(p, id).await?;
             rights::may_invite(p, rel)?;

@@ -93,6 +93,8 @@ struct Inner {
     code_failures: Throttle,
     /// Failed proofs of any kind per client address.
     address_failures: Throttle,
+    /// Turns at changing a user, one at a time per user (see [`Services::user_turn`]).
+    user_turns: Box<[tokio::sync::Mutex<()>]>,
 }
 
 /// Every use case, cheap to clone.
@@ -116,8 +118,14 @@ fn org_or_callers(
     })
 }
 
-/// How often an optimistic read-modify-write is retried when a concurrent change wins.
+/// How often an optimistic read-modify-write is retried when a concurrent change wins. Within
+/// one process changes to one user take turns ([`Services::user_turn`]), so only another
+/// instance on the same database makes one retry.
 const MAX_RETRIES: usize = 8;
+
+/// Locks behind [`Services::user_turn`]; a user's id picks one, so two users share a lock only
+/// when their ids are equal modulo this.
+const USER_TURNS: usize = 1024;
 
 impl Services {
     pub fn new(store: Arc<dyn Store>, clock: SharedClock, config: CoreConfig) -> Self {
@@ -134,6 +142,9 @@ impl Services {
                 unknown_logins: Throttle::new(Policy::LOGIN),
                 code_failures: Throttle::new(Policy::CODES),
                 address_failures: Throttle::new(Policy::ADDRESS),
+                user_turns: (0..USER_TURNS)
+                    .map(|_| tokio::sync::Mutex::new(()))
+                    .collect(),
             }),
         }
     }
@@ -165,6 +176,21 @@ impl Services {
     /// Notified after each commit that wrote outbox messages.
     pub fn outbox_signal(&self) -> Arc<Notify> {
         self.inner.outbox_signal.clone()
+    }
+
+    /// Waits for this process's turn at a read-modify-write of user `id`, and holds it while the
+    /// guard lives. Without it, concurrent changes to one user raced: each read the same
+    /// version, one committed, and the others started over, up to [`MAX_RETRIES`] times, after
+    /// which the request failed (503) although nothing was wrong with it. The lock is fair, so
+    /// changes to one user commit in the order they arrived. Never held while taking another.
+    pub(crate) async fn user_turn(
+        &self,
+        id: crate::types::UserId,
+    ) -> tokio::sync::MutexGuard<'_, ()> {
+        let turns = &self.inner.user_turns;
+        turns[(id.0.unsigned_abs() % turns.len() as u64) as usize]
+            .lock()
+            .await
     }
 
     /// Failed proofs counted per client address (for tests and metrics).

@@ -40,6 +40,11 @@ impl Services {
     /// The user a login name names: its username, else its email address when exactly one user
     /// of any organization has it.
     async fn user_for_login(&self, name: &str) -> Result<Option<User>> {
+        // A name as typed by the client: one with a NUL is nobody's (no stored text holds one),
+        // and PostgreSQL refuses it as a parameter.
+        if name.contains('\0') {
+            return Ok(None);
+        }
         if let Some(u) = self.store().user_by_username(name).await? {
             return Ok(Some(u));
         }

@@ -322,15 +322,17 @@ impl Services {
         let now = self.now();
         let org = super::org_or_callers(p, input.org)?;
         let mut v = Validator::new();
-        if input.first_name.is_none()
-            && input.last_name.is_none()
-            && input.email.is_none()
-            && input.phone.is_none()
-        {
+        // Bold's rule (spec/bold.md): a first name, an email address or a phone number; a last
+        // name alone, or a first name of spaces, names nobody.
+        let first_name = input
+            .first_name
+            .as_deref()
+            .is_some_and(|f| !f.trim().is_empty());
+        if !first_name && input.email.is_none() && input.phone.is_none() {
             v.push(FieldError::new(
                 Field::FirstName,
                 "required",
-                "A name, email address or phone number is required",
+                "A first name, email address or phone number is required",
             ));
         }
         if let Some(inv) = &input.invitation {
@@ -651,6 +653,7 @@ impl Services {
     /// Applies a partial update. Nothing actually different → nothing is written and the current
     /// user comes back.
     pub async fn update_user(&self, p: &Principal, id: UserId, patch: UserPatch) -> Result<User> {
+        let _turn = self.user_turn(id).await;
         for _ in 0..MAX_RETRIES {
             let (current, rel) = self.visible_user(p, id).await?;
             let now = self.now();

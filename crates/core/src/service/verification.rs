@@ -181,6 +181,7 @@ impl Services {
         ) {
             return Err(wrong_code());
         }
+        let _turn = self.user_turn(id).await;
         for _ in 0..MAX_RETRIES {
             let now = self.now();
             let row = self
@@ -304,6 +305,7 @@ impl Services {
                 "insufficient rights for this change",
             ));
         }
+        let _turn = self.user_turn(id).await;
         for _ in 0..MAX_RETRIES {
             let user = self
                 .store()
@@ -357,6 +359,7 @@ impl Services {
 
     /// Cancels a pending email change (the link stops working).
     pub async fn cancel_email_change(&self, p: &Principal, id: UserId) -> Result<User> {
+        let _turn = self.user_turn(id).await;
         for _ in 0..MAX_RETRIES {
             let (user, rel) = self.visible_user(p, id).await?;
             if p.read_only {

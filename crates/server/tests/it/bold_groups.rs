@@ -836,7 +836,58 @@ async fn group_and_user_of_different_organizations(app: TestApp) {
     assert_eq!(members(&app, &app.admin, ga).await, [(ua, false)]);
 }
 
+/// A member listed in a group is the same user object as its own `GET /v2/users/{id}`,
+/// invitation included (it was always `null` there).
+async fn members_show_their_invitations(app: TestApp) {
+    let admin = app.org_admin().await;
+    let g = create_group(&app, &admin, 1, json!({"name": "Team"})).await;
+    let invited = app
+        .post(
+            "/v2/users",
+            &admin,
+            json!({"firstName": "Ann", "emailAddress": "ann@example.com",
+                   "invitation": {"language": "de"}}),
+        )
+        .await;
+    invited.expect(201);
+    let invited = invited.body["userId"].as_i64().unwrap();
+    let plain = user(&app, &admin, "Bob").await;
+    for id in [invited, plain] {
+        app.post(
+            &format!("/v1/user-groups/{g}/users/{id}"),
+            &admin,
+            json!({}),
+        )
+        .await
+        .expect(200);
+    }
+    let own = |id: i64| {
+        let app = &app;
+        let admin = &admin;
+        async move {
+            let mut u = app.get(&format!("/v2/users/{id}"), admin).await.body;
+            u["groupAdmin"] = json!(false);
+            u
+        }
+    };
+    let expected = json!([own(invited).await, own(plain).await]);
+    assert!(expected[0]["invitation"]["token"].is_string(), "{expected}");
+    assert_eq!(expected[1]["invitation"], json!(null));
+
+    let r = app
+        .get(&format!("/v1/user-groups/{g}?includeUsers=true"), &admin)
+        .await;
+    r.expect(200);
+    assert_eq!(r.body["users"], expected);
+    let r = app
+        .get("/v1/user-groups?organizationId=1&includeUsers=true", &admin)
+        .await;
+    r.expect(200);
+    assert_eq!(r.body[0]["users"], expected);
+}
+
 both_backends!(
+    members_show_their_invitations,
     create_and_get,
     create_errors,
     list,

@@ -263,6 +263,18 @@ async fn create_rejects_each_bad_field(app: TestApp) {
             "Invalid value: invitation.sendEmail",
         ),
         (json!({"description": "nobody"}), "Missing value: firstName"),
+        // A first name, an email address or a phone number (spec/bold.md): a last name alone or
+        // a first name of spaces is nobody.
+        (json!({"lastName": "X"}), "Missing value: firstName"),
+        (
+            json!({"firstName": "  ", "emailAddress": ""}),
+            "Missing value: firstName",
+        ),
+        // Past the last instant the store keeps (2262-04-11T23:47:16.854775807Z).
+        (
+            json!({"firstName": "A", "invitation": {"expiration": "2300-01-01T00:00:00Z"}}),
+            "Invalid date/time: invitation.expiration",
+        ),
         (
             json!({"firstName": "A", "invitation": {"sendEmail": true}}),
             "An invitation sent by email needs an email address: invitation.sendEmail",
@@ -887,7 +899,49 @@ async fn oversized_bodies_are_413(app: TestApp) {
     assert_eq!(app.get("/v2/users", &admin).await.body, json!([]));
 }
 
+/// Many clients updating one user at once: every update is answered 200 and committed (one
+/// audit event each, in order), none fails for having raced another (it was a 503 after eight
+/// lost races).
+async fn concurrent_updates_of_one_user_all_commit(app: TestApp) {
+    let admin = app.org_admin().await;
+    let id = app.create_user(&admin, json!({"firstName": "Ann"})).await;
+    const CLIENTS: usize = 48;
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..CLIENTS {
+        let client = app.client.clone();
+        let url = format!("{}/v2/users/{id}", app.base);
+        let admin = admin.clone();
+        set.spawn(async move {
+            let r = client
+                .put(url)
+                .bearer_auth(admin)
+                .json(&json!({"firstName": format!("N{i}")}))
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        assert_eq!(r.unwrap(), (200, id.to_string()));
+    }
+    let events = app
+        .services()
+        .store()
+        .audit_events("user", id)
+        .await
+        .unwrap();
+    let updates: Vec<_> = events
+        .iter()
+        .filter(|e| e.event_type == "user.updated")
+        .collect();
+    assert_eq!(updates.len(), CLIENTS);
+    let sequences: Vec<_> = updates.iter().map(|e| e.sequence.unwrap()).collect();
+    assert_eq!(sequences, (2..2 + CLIENTS as i64).collect::<Vec<_>>());
+}
+
 both_backends!(
+    concurrent_updates_of_one_user_all_commit,
     oversized_bodies_are_413,
     create_answers_201_with_invitation_and_token,
     create_with_every_field,

@@ -20,5 +20,6 @@ mod headers;
 mod openapi;
 mod operations;
 mod orgo;
+mod search;
 mod sinks;
 mod zitadel;

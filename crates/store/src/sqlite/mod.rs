@@ -528,15 +528,16 @@ impl Store for SqliteStore {
         if users.is_empty() {
             return Ok(Vec::new());
         }
-        let ids: Vec<i64> = users.iter().map(|u| u.0).collect();
+        // One JSON array, not a parameter per user: a group's members can be more users than a
+        // statement takes parameters (32,766).
+        let ids =
+            serde_json::Value::from(users.iter().map(|u| u.0).collect::<Vec<i64>>()).to_string();
         self.heavy(move |c| {
-            let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("?{i}")).collect();
-            let mut st = c.prepare(&format!(
-                "SELECT {} FROM invitations WHERE user_id IN ({})",
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {} FROM invitations WHERE user_id IN (SELECT value FROM json_each(?1))",
                 rows::INVITATION_COLUMNS,
-                placeholders.join(", ")
             ))?;
-            let rows = st.query_map(params_from_iter(ids.iter()), rows::invitation)?;
+            let rows = st.query_map(params![ids], rows::invitation)?;
             rows.collect()
         })
         .await
