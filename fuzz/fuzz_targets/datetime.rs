@@ -1,5 +1,6 @@
 //! `Timestamp::parse` (ISO 8601 / RFC 3339 with a zone: Bold `expiration`, Orgo dates), Orgo's
-//! `dateBirth` (`YYYY-MM-DD` too) and `RemovalPeriod::after` on whatever parsed.
+//! `dateBirth` (`YYYY-MM-DD` and date-times without an offset too) and `RemovalPeriod::after` on
+//! whatever parsed.
 //! Invariants: a parsed instant prints as RFC 3339 that parses back to the same instant; the
 //! nanosecond form round-trips inside its range; adding a period never goes backwards.
 #![no_main]

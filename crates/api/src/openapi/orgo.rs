@@ -49,15 +49,16 @@ pub struct Problem {
 pub struct Violation {
     property_path: String,
     message: String,
-    /// Symfony's stable constraint code (a UUID); `null` for constraints without one.
-    code: Option<String>,
+    /// Symfony's stable constraint code (a UUID).
+    code: String,
 }
 
 /// A validation failure (422): every bad field at once.
 #[derive(Serialize, ToSchema)]
 #[schema(as = OrgoConstraintViolationList)]
 pub struct ConstraintViolationList {
-    /// `/validation_errors/<codes>`.
+    /// `/validation_errors/<code>` for one violation, `/validation_errors/0=<code>;1=<code>…`
+    /// for several (API Platform 3.4's composite form).
     #[serde(rename = "@id")]
     id: String,
     /// `ConstraintViolationList`.
@@ -303,6 +304,12 @@ impl IntoResponses for BodyErrors {
         content((Entrypoint = "application/ld+json"), (Entrypoint = "application/json")))))]
 fn entrypoint() {}
 
+#[utoipa::path(get, path = "/api/", tag = "Orgo",
+    summary = "The API entrypoint (with a trailing slash)",
+    responses((status = 200, description = "The entrypoint, as at `/api`",
+        content((Entrypoint = "application/ld+json"), (Entrypoint = "application/json")))))]
+fn entrypoint_slash() {}
+
 #[utoipa::path(get, path = "/api/contexts/{name}", tag = "Orgo", summary = "A JSON-LD context",
     params(("name" = String, Path, description = "`User`, `UserApiToken` or `Entrypoint`")),
     responses(
@@ -545,6 +552,7 @@ fn revoke_token() {}
 #[openapi(
     paths(
         entrypoint,
+        entrypoint_slash,
         context,
         hydra_documentation,
         openapi,

@@ -1,7 +1,7 @@
 //! Logins (`login-check`, `login`), token refresh, and users' API tokens.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -14,7 +14,8 @@ use usher_core::types::{ApiKeyId, Timestamp};
 use super::collection::Collection;
 use super::item::api_date;
 use super::{
-    BodyKind, Format, Negotiated, OrgoAuth, OrgoError, RawBody, path_id, read_body, respond,
+    BodyKind, Format, Negotiated, OrgoAuth, OrgoError, OrgoPath, RawBody, path_id, read_body,
+    respond,
 };
 use crate::AppState;
 
@@ -195,7 +196,7 @@ pub(super) async fn get_token(
     State(state): State<AppState>,
     OrgoAuth(p): OrgoAuth,
     Negotiated(format): Negotiated,
-    Path(id): Path<String>,
+    OrgoPath(id): OrgoPath<String>,
 ) -> Result<Response, OrgoError> {
     let id = path_id(&id)?;
     let keys = state.services.list_user_tokens(&p).await?;
@@ -311,7 +312,7 @@ pub(super) async fn revoke_token(
     State(state): State<AppState>,
     OrgoAuth(p): OrgoAuth,
     Negotiated(format): Negotiated,
-    Path(id): Path<String>,
+    OrgoPath(id): OrgoPath<String>,
     RawBody(headers, bytes): RawBody,
 ) -> Result<Response, OrgoError> {
     if !bytes.iter().all(u8::is_ascii_whitespace) {
@@ -331,7 +332,7 @@ pub(super) async fn revoke_token(
 pub(super) async fn delete_token(
     State(state): State<AppState>,
     OrgoAuth(p): OrgoAuth,
-    Path(id): Path<String>,
+    OrgoPath(id): OrgoPath<String>,
 ) -> Result<Response, OrgoError> {
     let id = path_id(&id)?;
     state.services.delete_user_token(&p, ApiKeyId(id)).await?;

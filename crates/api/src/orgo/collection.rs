@@ -1,6 +1,8 @@
 //! Hydra collections in API Platform 3.4's `hydra:`-prefixed form, with partial-collection views
 //! and the search template.
 
+use std::num::IntErrorKind;
+
 use serde::Serialize;
 use url::form_urlencoded;
 
@@ -43,9 +45,17 @@ impl Paging {
                     paging.page_requested = true;
                 }
                 "itemsPerPage" => {
-                    let n: i64 = v.parse().map_err(|_| {
-                        OrgoError::bad_request("Item per page parameter should not be less than 0")
-                    })?;
+                    // PHP's `(int)` saturates: a number too large for 64 bits is just too large
+                    // (capped below), one too small is negative.
+                    let n: i64 =
+                        v.parse()
+                            .or_else(|e: std::num::ParseIntError| match e.kind() {
+                                IntErrorKind::PosOverflow => Ok(i64::MAX),
+                                IntErrorKind::NegOverflow => Ok(i64::MIN),
+                                _ => Err(OrgoError::bad_request(
+                                    "Item per page parameter should not be less than 0",
+                                )),
+                            })?;
                     if n < 0 {
                         return Err(OrgoError::bad_request(
                             "Item per page parameter should not be less than 0",
@@ -154,8 +164,9 @@ pub fn view(path: &str, paging: &Paging, total: u64) -> Option<View> {
         kind: "hydra:PartialCollectionView",
         first: page_url(path, &paging.others, 1),
         last: page_url(path, &paging.others, last),
-        previous: (paging.page > 1)
-            .then(|| page_url(path, &paging.others, (paging.page - 1).min(last))),
+        // API Platform's PartialCollectionViewNormalizer: `current - 1` whenever the current page
+        // is not the first, also past the end.
+        previous: (paging.page > 1).then(|| page_url(path, &paging.others, paging.page - 1)),
         next: (paging.page < last).then(|| page_url(path, &paging.others, paging.page + 1)),
     })
 }
@@ -234,7 +245,30 @@ mod tests {
         let v = view("/api/v1/users", &paging("order[id]=desc"), 31).unwrap();
         assert_eq!(v.id, "/api/v1/users?order%5Bid%5D=desc&page=1");
         assert_eq!(paging("itemsPerPage=500").per_page, 100);
+        // Past the end, `previous` is the page before the asked one, not the last page.
+        let v = view("/api/v1/users", &paging("page=5"), 3).unwrap();
+        assert_eq!(v.last, "/api/v1/users?page=1");
+        assert_eq!(v.previous.as_deref(), Some("/api/v1/users?page=4"));
+        assert!(v.next.is_none());
         let pairs = vec![("pagination".to_owned(), "false".to_owned())];
+        assert!(Paging::from_query(&pairs).is_err());
+    }
+
+    /// A number too large for 64 bits is capped like any too large value (PHP's `(int)`
+    /// saturates); too small is negative.
+    #[test]
+    fn items_per_page_overflow() {
+        assert_eq!(paging("itemsPerPage=99999999999999999999").per_page, 100);
+        assert_eq!(
+            paging("itemsPerPage=99999999999999999999").others,
+            [("itemsPerPage".to_owned(), "99999999999999999999".to_owned())]
+        );
+        let pairs = vec![(
+            "itemsPerPage".to_owned(),
+            "-99999999999999999999".to_owned(),
+        )];
+        assert!(Paging::from_query(&pairs).is_err());
+        let pairs = vec![("itemsPerPage".to_owned(), "many".to_owned())];
         assert!(Paging::from_query(&pairs).is_err());
     }
 }

@@ -1,12 +1,12 @@
 //! API Platform's discovery documents: the entrypoint `/api`, the JSON-LD contexts, the Hydra
 //! `ApiDocumentation` at `/api/docs.jsonld`, and OpenAPI at `/api/docs.json`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-use super::{Format, OrgoError, negotiate, respond};
+use super::{Format, OrgoError, OrgoPath, negotiate, respond};
 use crate::AppState;
 
 /// A property of a documented class.
@@ -237,7 +237,7 @@ fn ld(value: &Value) -> Response {
     respond(Format::JsonLd, StatusCode::OK, value)
 }
 
-/// `GET /api`: the entrypoint.
+/// `GET /api` (and `/api/`): the entrypoint.
 pub async fn entrypoint(headers: HeaderMap) -> Result<Response, OrgoError> {
     let format = negotiate(&headers)?;
     let body = json!({
@@ -274,7 +274,7 @@ fn context_of(state: &AppState, class: &str, props: &[Property]) -> Value {
 /// `GET /api/contexts/{User|UserApiToken|Entrypoint}`.
 pub async fn context(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    OrgoPath(name): OrgoPath<String>,
 ) -> Result<Response, OrgoError> {
     let body = match name.as_str() {
         "User" => context_of(&state, "User", USER_PROPERTIES),

@@ -20,6 +20,8 @@ pub mod codes {
     pub const INVALID_DATETIME: &str = "1a9da513-2640-4f84-9b6a-4d99dcddc628";
     /// NotCompromisedPassword: usher's common-password list plays its part.
     pub const COMMON_PASSWORD: &str = "d9bcdbfe-a9d6-4bfa-a8ff-da5fd93e0f6d";
+    /// UserPassword::INVALID_PASSWORD_ERROR (a wrong current password).
+    pub const WRONG_PASSWORD: &str = "2d2a8bb4-ddc8-45e4-9b0f-8670d3a3e290";
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -27,8 +29,8 @@ pub mod codes {
 pub struct Violation {
     pub property_path: String,
     pub message: String,
-    /// `null` for constraints without a code (Symfony's UserPassword).
-    pub code: Option<&'static str>,
+    /// Every constraint usher reports has a Symfony code.
+    pub code: &'static str,
 }
 
 impl Violation {
@@ -36,7 +38,7 @@ impl Violation {
         Self {
             property_path: path.to_owned(),
             message: message.into(),
-            code: Some(code),
+            code,
         }
     }
 }
@@ -86,6 +88,21 @@ struct ViolationList<'a> {
 
 const TITLE: &str = "An error occurred";
 
+/// The id of a violation list, as API Platform 3.4's `ValidationException::getId()` makes it: the
+/// one violation's code, or for several `CompositeIdentifierParser::stringify` of the codes by
+/// position (`0=<code>;1=<code>`).
+fn list_id(list: &[Violation]) -> String {
+    match list {
+        [one] => one.code.to_owned(),
+        _ => list
+            .iter()
+            .enumerate()
+            .map(|(i, v)| format!("{i}={}", v.code))
+            .collect::<Vec<_>>()
+            .join(";"),
+    }
+}
+
 impl OrgoError {
     pub fn status(status: StatusCode, detail: impl Into<String>) -> Self {
         OrgoError::Problem {
@@ -133,19 +150,15 @@ impl IntoResponse for OrgoError {
                     .map(|v| format!("{}: {}", v.property_path, v.message))
                     .collect::<Vec<_>>()
                     .join("\n");
-                let codes = list
-                    .iter()
-                    .filter_map(|v| v.code)
-                    .collect::<Vec<_>>()
-                    .join(";");
+                let id = format!("/validation_errors/{}", list_id(list));
                 let body = serde_json::to_vec(&ViolationList {
-                    id: format!("/validation_errors/{codes}"),
+                    id: id.clone(),
                     kind: "ConstraintViolationList",
                     status: 422,
                     title: TITLE,
                     detail: &detail,
                     violations: list,
-                    type_: format!("/validation_errors/{codes}"),
+                    type_: id,
                     description: &detail,
                     hydra_title: TITLE,
                     hydra_description: &detail,
@@ -214,37 +227,37 @@ fn violation_of(e: &FieldError) -> Violation {
     let path = field_name(&e.field);
     let (code, message) = match e.code {
         "required" => (
-            Some(codes::NOT_BLANK),
+            codes::NOT_BLANK,
             "This value should not be blank.".to_owned(),
         ),
         "invalid_email" => (
-            Some(codes::INVALID_EMAIL),
+            codes::INVALID_EMAIL,
             "This value is not a valid email address.".to_owned(),
         ),
         "invalid_phone" => (
-            Some(codes::INVALID_PHONE),
+            codes::INVALID_PHONE,
             "This value is not a valid phone number.".to_owned(),
         ),
         "invalid_datetime" => (
-            Some(codes::INVALID_DATETIME),
+            codes::INVALID_DATETIME,
             "This value is not a valid datetime.".to_owned(),
         ),
         "invalid_choice" => (
-            Some(codes::NO_SUCH_CHOICE),
+            codes::NO_SUCH_CHOICE,
             "The value you selected is not a valid choice.".to_owned(),
         ),
-        "too_long" | "password_too_long" => (Some(codes::TOO_LONG), e.message.clone()),
-        "password_too_short" => (Some(codes::TOO_SHORT), e.message.clone()),
+        "too_long" | "password_too_long" => (codes::TOO_LONG, e.message.clone()),
+        "password_too_short" => (codes::TOO_SHORT, e.message.clone()),
         "password_common" => (
-            Some(codes::COMMON_PASSWORD),
+            codes::COMMON_PASSWORD,
             "This password is too common, it must not be used. Please use another password."
                 .to_owned(),
         ),
         "wrong_password" => (
-            None,
+            codes::WRONG_PASSWORD,
             "This value should be the user's current password.".to_owned(),
         ),
-        _ => (Some(codes::INVALID_TYPE), e.message.clone()),
+        _ => (codes::INVALID_TYPE, e.message.clone()),
     };
     Violation {
         property_path: path.to_owned(),
@@ -352,5 +365,55 @@ mod tests {
             400
         );
         assert_eq!(status(Error::Gone(Entity::EmailChange)), 410);
+    }
+
+    fn body_of(e: OrgoError) -> serde_json::Value {
+        let res = e.into_response();
+        let bytes = futures::executor::block_on(axum::body::to_bytes(res.into_body(), 1 << 20))
+            .expect("body");
+        serde_json::from_slice(&bytes).expect("json")
+    }
+
+    /// API Platform 3.4's `ValidationException::getId()`: the code of one violation; for several,
+    /// `CompositeIdentifierParser::stringify` of the codes by position.
+    #[test]
+    fn violation_list_ids() {
+        let one = body_of(OrgoError::one("email", "m", codes::NOT_BLANK));
+        let id = format!("/validation_errors/{}", codes::NOT_BLANK);
+        assert_eq!(
+            (&one["@id"], &one["type"]),
+            (&id.clone().into(), &id.into())
+        );
+        let two = body_of(OrgoError::Violations(vec![
+            Violation::new("privacy", "m", codes::INVALID_TYPE),
+            Violation::new("roleGroups", "m", codes::INVALID_TYPE),
+            Violation::new("email", "m", codes::NOT_BLANK),
+        ]));
+        let id = format!(
+            "/validation_errors/0={t};1={t};2={b}",
+            t = codes::INVALID_TYPE,
+            b = codes::NOT_BLANK
+        );
+        assert_eq!(two["@id"], id.as_str());
+        assert_eq!(two["type"], id.as_str());
+    }
+
+    /// Symfony's UserPassword has a code (`INVALID_PASSWORD_ERROR`): never `null`.
+    #[test]
+    fn wrong_password_has_symfony_code() {
+        let e = OrgoError::from(Error::invalid(
+            Field::Wire("currentPassword".into()),
+            "wrong_password",
+            "x",
+        ));
+        let body = body_of(e);
+        assert_eq!(
+            body["violations"][0]["code"],
+            "2d2a8bb4-ddc8-45e4-9b0f-8670d3a3e290"
+        );
+        assert_eq!(
+            body["@id"],
+            "/validation_errors/2d2a8bb4-ddc8-45e4-9b0f-8670d3a3e290"
+        );
     }
 }

@@ -36,7 +36,7 @@ pub fn negotiate(accept: &str) -> Result<Format, StatusCode> {
     super::negotiate(&headers).map_err(|e| e.into_response().status())
 }
 
-/// A birth date (`dateBirth`): RFC 3339 or `YYYY-MM-DD`.
+/// A birth date (`dateBirth`): RFC 3339, `YYYY-MM-DD`, or a date and time without an offset (UTC).
 pub fn parse_date(text: &str) -> Option<Timestamp> {
     item::parse_date(text)
 }

@@ -289,18 +289,37 @@ pub fn attribute_patch(v: &mut Validator, body: &Map<String, Value>) -> Map<Stri
     patch
 }
 
-/// A birth date: RFC 3339, or a plain `YYYY-MM-DD` (midnight UTC).
+/// A birth date: RFC 3339; a plain `YYYY-MM-DD` (midnight UTC); or a local date and time without
+/// an offset, `YYYY-MM-DD[T ]HH:MM[:SS[.fraction]]` (what HTML `datetime-local` sends, and what
+/// PHP's `DateTimeImmutable` behind API Platform accepts), read as UTC.
 pub(super) fn parse_date(s: &str) -> Option<Timestamp> {
     if let Ok(t) = Timestamp::parse(s) {
         return Some(t);
     }
     // Four-digit years only, as in RFC 3339: chrono's `%Y` also takes `+22000` or `-1`, whose
     // RFC 3339 form could not be read back (found by fuzzing).
-    if s.len() != 10 || !s.as_bytes()[..4].iter().all(u8::is_ascii_digit) {
+    let b = s.as_bytes();
+    if b.len() < 10 || !b[..4].iter().all(u8::is_ascii_digit) || b[4] != b'-' {
         return None;
     }
-    // Midnight UTC, read as any date-time is (the store's range included).
-    Timestamp::parse(&format!("{s}T00:00:00Z")).ok()
+    if b.len() == 10 {
+        // Midnight UTC, read as any date-time is (the store's range included).
+        return Timestamp::parse(&format!("{s}T00:00:00Z")).ok();
+    }
+    // Without an offset: given the `Z` of UTC, the same strict RFC 3339 reading (two-digit fields,
+    // leap seconds, the year range) as any other date.
+    if !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    let time = &s[11..];
+    if !time
+        .bytes()
+        .all(|c| c.is_ascii_digit() || c == b':' || c == b'.')
+    {
+        return None;
+    }
+    let seconds = if time.len() == 5 { ":00" } else { "" };
+    Timestamp::parse(&format!("{}T{time}{seconds}Z", &s[..10])).ok()
 }
 
 /// An optional string member: absent → `None`, `null` → `Some(None)`, a string → `Some(Some)`.
@@ -329,11 +348,22 @@ pub fn nullable_text(
     }
 }
 
+/// An email member: absent → `None`, `null` → `Some(None)` (cleared), an address → `Some(Some)`.
+/// An empty string is no address and does not clear one: NotBlank, as for a missing `email` on
+/// POST.
 pub fn email_member(
     v: &mut Validator,
     body: &Map<String, Value>,
     name: &str,
 ) -> Option<Option<Email>> {
+    if body.get(name).and_then(Value::as_str) == Some("") {
+        v.push(FieldError::new(
+            Field::Wire(name.to_owned()),
+            "required",
+            "blank",
+        ));
+        return None;
+    }
     match nullable_text(v, body, name, Email::MAX_LEN)? {
         None => Some(None),
         Some(s) => match Email::parse(&s) {
@@ -459,6 +489,67 @@ mod tests {
         for good in ["1677-09-22", "2262-04-11", "2000-02-29"] {
             let t = parse_date(good).unwrap();
             assert_eq!(Timestamp::parse(&t.rfc3339()), Ok(t), "{good}");
+        }
+    }
+
+    /// `""` is no address: NotBlank, not a way to clear the email (`null` is).
+    #[test]
+    fn empty_email_is_blank() {
+        let body = |v: Value| {
+            let mut m = Map::new();
+            m.insert("email".into(), v);
+            m
+        };
+        let mut v = Validator::new();
+        assert_eq!(
+            email_member(&mut v, &body(Value::Null), "email"),
+            Some(None)
+        );
+        assert!(v.is_ok());
+        assert_eq!(email_member(&mut v, &Map::new(), "email"), None);
+        assert!(v.is_ok());
+        assert_eq!(email_member(&mut v, &body("".into()), "email"), None);
+        match v.finish() {
+            Err(usher_core::Error::Invalid(fields)) => {
+                assert_eq!(fields.len(), 1);
+                assert_eq!(fields[0].code, "required");
+                assert_eq!(fields[0].field, Field::Wire("email".into()));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A date and time without an offset (HTML `datetime-local`, PHP's `DateTimeImmutable`) is
+    /// read as UTC; the year still has four digits and the fields two.
+    #[test]
+    fn dates_without_offset_are_utc() {
+        for (given, stored) in [
+            ("1990-01-01T00:00:00", "1990-01-01T00:00:00Z"),
+            ("1990-01-01 00:00:00", "1990-01-01T00:00:00Z"),
+            ("1990-01-01t13:45:07", "1990-01-01T13:45:07Z"),
+            ("1990-01-01T13:45", "1990-01-01T13:45:00Z"),
+            ("1990-01-01 13:45:07.25", "1990-01-01T13:45:07.250Z"),
+            ("1990-01-01T00:00:00+02:00", "1989-12-31T22:00:00Z"),
+        ] {
+            let t = parse_date(given).unwrap_or_else(|| panic!("{given}"));
+            assert_eq!(t.rfc3339(), stored, "{given}");
+            assert_eq!(Timestamp::parse(&t.rfc3339()), Ok(t), "{given}");
+        }
+        for bad in [
+            "1990-01-01T",
+            "1990-01-01 ",
+            "1990-01-01T1:2:3",
+            "1990-01-01T25:00:00",
+            "1990-13-01T00:00:00",
+            "1990-01-01X00:00:00",
+            "1990-01-01T00:00:00 ",
+            "1990-01-01T00:00:00+",
+            "19900-01-01T00:00:00",
+            "+1990-01-01T00:00:00",
+            "1990-01-01T00:00:00é",
+            "1990-01-01Té",
+        ] {
+            assert_eq!(parse_date(bad), None, "{bad}");
         }
     }
 }

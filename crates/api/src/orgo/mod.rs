@@ -13,11 +13,13 @@ mod item;
 mod users;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use usher_core::error::Error;
 use usher_core::principal::Principal;
@@ -63,6 +65,10 @@ fn dialect_headers(link: &Option<HeaderValue>, res: &mut Response) {
     }
 }
 
+async fn method_not_allowed() -> OrgoError {
+    OrgoError::status(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
+}
+
 pub fn routes(state: &AppState) -> Routes {
     let link = HeaderValue::from_str(&format!(
         "<{}/api/docs.jsonld>; rel=\"http://www.w3.org/ns/hydra/core#apiDocumentation\"",
@@ -102,13 +108,18 @@ pub fn routes(state: &AppState) -> Routes {
         )
         .route("/v1/user-api-tokens/{id}/revoke", patch(auth::revoke_token))
         .fallback(|| async { OrgoError::not_found() })
-        .method_not_allowed_fallback(|| async {
-            OrgoError::status(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
-        });
-    Routes::new(Kind::Rest).nest("/api", api).layer(Around::new(
-        |_| (),
-        move |(), res: &mut Response| dialect_headers(&link, res),
-    ))
+        .method_not_allowed_fallback(method_not_allowed);
+    Routes::new(Kind::Rest)
+        .nest("/api", api)
+        // The entrypoint with a trailing slash too, as API Platform serves it (`/api/` is what
+        // many clients are configured with); the nested `/` above only matches `/api`.
+        .route("/api/", get(docs::entrypoint))
+        // Only `/api/` is still without one here: the nested routes have theirs already.
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(Around::new(
+            |_| (),
+            move |(), res: &mut Response| dialect_headers(&link, res),
+        ))
 }
 
 // ---------- content negotiation ----------
@@ -311,6 +322,28 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
             }
         })?;
         Ok(RawBody(headers, bytes))
+    }
+}
+
+/// A path parameter (axum's `Path`) whose rejection is the dialect's: a segment axum cannot
+/// decode (`%ff`, not UTF-8) names no resource, so it is a problem+json 404 like any unknown id,
+/// not axum's plain-text 400.
+pub struct OrgoPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for OrgoPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = OrgoError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(OrgoPath(value)),
+            Err(PathRejection::FailedToDeserializePathParams(_)) => Err(OrgoError::not_found()),
+            // A route without the parameter its handler reads: a programming error.
+            Err(e) => Err(Error::internal(e).into()),
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! `/api/v1/users`, its item operations, `new-email`, `new-password` and `/api/v1/me`.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
@@ -8,6 +8,7 @@ use url::form_urlencoded;
 use usher_core::error::{Field, FieldError, Validator};
 use usher_core::model::{ROLE_USER, User, UserState};
 use usher_core::ports::{Direction, TextField, TextOp, UserFilter, UserSort};
+use usher_core::rights::{self, ChangeScope};
 use usher_core::service::{
     HumanUpdate, NewUser, PasswordInput, PasswordProof, Patch, UserListQuery, UserPatch,
 };
@@ -16,7 +17,8 @@ use usher_core::types::{Email, UserId, limits};
 use super::collection::{self, Collection, Paging};
 use super::item::{self, Framing, ROLE_ADMIN_TENANT};
 use super::{
-    BodyKind, Format, Negotiated, OrgoAuth, OrgoError, RawBody, path_id, read_body, respond,
+    BodyKind, Format, Negotiated, OrgoAuth, OrgoError, OrgoPath, RawBody, path_id, read_body,
+    respond,
 };
 use crate::AppState;
 
@@ -262,7 +264,7 @@ pub(super) async fn get_one(
     State(state): State<AppState>,
     OrgoAuth(p): OrgoAuth,
     Negotiated(format): Negotiated,
-    Path(id): Path<String>,
+    OrgoPath(id): OrgoPath<String>,
 ) -> Result<Response, OrgoError> {
     let id = path_id(&id)?;
     let (user, rel) = state.services.visible_user(&p, UserId(id)).await?;
@@ -290,7 +292,7 @@ pub(super) async fn patch(
     State(state): State<AppState>,
     OrgoAuth(p): OrgoAuth,
     Negotiated(format): Negotiated,
-    Path(id): Path<String>,
+    OrgoPath(id): OrgoPath<String>,
     RawBody(headers, bytes): RawBody,
 ) -> Result<Response, OrgoError> {
     let id = UserId(path_id(&id)?);
@@ -339,7 +341,7 @@ pub(super) async fn patch(
 pub(super) async fn delete(
     State(state): State<AppState>,
     OrgoAuth(p): OrgoAuth,
-    Path(id): Path<String>,
+    OrgoPath(id): OrgoPath<String>,
 ) -> Result<Response, OrgoError> {
     let id = path_id(&id)?;
     state.services.delete_user(&p, UserId(id)).await?;
@@ -353,7 +355,7 @@ pub(super) async fn new_email(
     State(state): State<AppState>,
     OrgoAuth(p): OrgoAuth,
     Negotiated(format): Negotiated,
-    Path(id): Path<String>,
+    OrgoPath(id): OrgoPath<String>,
     RawBody(headers, bytes): RawBody,
 ) -> Result<Response, OrgoError> {
     let id = UserId(path_id(&id)?);
@@ -401,14 +403,26 @@ pub(super) async fn new_email(
 }
 
 /// `POST /api/v1/users/{id}/new-email/confirm` `{"token"}` (**decision**): confirms the change.
+/// The token proves the mailbox, not the caller: the caller must also be one who may change the
+/// user's email (the user itself, its admins); a user it cannot see is 404, a read-only credential
+/// 403, as on every other write.
 pub(super) async fn confirm_new_email(
     State(state): State<AppState>,
-    OrgoAuth(_p): OrgoAuth,
+    OrgoAuth(p): OrgoAuth,
     Negotiated(format): Negotiated,
-    Path(id): Path<String>,
+    OrgoPath(id): OrgoPath<String>,
     RawBody(headers, bytes): RawBody,
 ) -> Result<Response, OrgoError> {
     let id = path_id(&id)?;
+    let (_, rel) = state.services.visible_user(&p, UserId(id)).await?;
+    rights::may_update(
+        &p,
+        rel,
+        ChangeScope {
+            email: true,
+            ..ChangeScope::default()
+        },
+    )?;
     let body = read_body(BodyKind::Create, &headers, &bytes).await?;
     let Some(token) = body
         .get("token")
@@ -430,12 +444,13 @@ pub(super) async fn confirm_new_email(
 }
 
 /// `PATCH /api/v1/users/{id}/new-password` `{"newPassword", "currentPassword"}`:
-/// `currentPassword` is required from the user itself, not from an admin.
+/// `currentPassword` is required for the caller's own password (also an admin's), not when an
+/// admin sets someone else's.
 pub(super) async fn new_password(
     State(state): State<AppState>,
     OrgoAuth(p): OrgoAuth,
     Negotiated(format): Negotiated,
-    Path(id): Path<String>,
+    OrgoPath(id): OrgoPath<String>,
     RawBody(headers, bytes): RawBody,
 ) -> Result<Response, OrgoError> {
     let id = UserId(path_id(&id)?);
@@ -473,8 +488,9 @@ pub(super) async fn new_password(
             None
         }
     };
-    let admin = rel.admin || (rel.group_admin && !rel.itself);
-    if !admin && current.is_none() {
+    // Changing one's own password takes the current one, admin or not: a session token alone
+    // must not be enough to take over the account.
+    if rel.itself && current.is_none() {
         v.push(FieldError::new(
             Field::Wire("currentPassword".into()),
             "required",

@@ -37,6 +37,8 @@ const NOT_UNIQUE: &str = "23bd9dbf-6b9b-41cd-a99e-4844bcf3077f";
 const INVALID_PHONE: &str = "ca23f4ca-38f4-4325-9bcc-eb570a4abe7f";
 const INVALID_DATETIME: &str = "1a9da513-2640-4f84-9b6a-4d99dcddc628";
 const COMMON_PASSWORD: &str = "d9bcdbfe-a9d6-4bfa-a8ff-da5fd93e0f6d";
+/// Symfony's UserPassword::INVALID_PASSWORD_ERROR.
+const WRONG_PASSWORD: &str = "2d2a8bb4-ddc8-45e4-9b0f-8670d3a3e290";
 
 /// The keys of seed 004's example answer of `PATCH /api/v1/users/{id}/new-email`, in its order.
 const SEED_004_KEYS: &[&str] = &[
@@ -377,12 +379,28 @@ fn assert_violations(r: &Resp, expected: &[(&str, &str, Option<&str>)]) {
     assert_eq!(r.body["detail"], detail.as_str());
     assert_eq!(r.body["description"], detail.as_str());
     assert_eq!(r.body["hydra:description"], detail.as_str());
-    let id = r.body["@id"].as_str().unwrap();
-    assert!(id.starts_with("/validation_errors/"), "{id}");
-    assert_eq!(r.body["type"], id);
-    if let [(_, _, Some(code))] = expected {
-        assert_eq!(id, format!("/validation_errors/{code}"));
-    }
+    // API Platform 3.4's ValidationException::getId(): the one code, or the codes by position
+    // (`0=<code>;1=<code>`) for several.
+    let codes: Vec<&str> = expected
+        .iter()
+        .map(|(path, _, code)| code.unwrap_or_else(|| panic!("{path}: every violation has a code")))
+        .collect();
+    let want = match codes.as_slice() {
+        [one] => (*one).to_owned(),
+        many => many
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{i}={c}"))
+            .collect::<Vec<_>>()
+            .join(";"),
+    };
+    assert_eq!(
+        r.body["@id"],
+        format!("/validation_errors/{want}"),
+        "{}",
+        r.text
+    );
+    assert_eq!(r.body["type"], r.body["@id"]);
 }
 
 /// A full JSON-LD User item: its headers, seed 004's keys in order, its IRI.
@@ -681,6 +699,27 @@ async fn own_email_change_confirmed_by_api(backend: Backend) {
     assert_violations(
         &r,
         &[("token", "This value should not be blank.", Some(NOT_BLANK))],
+    );
+
+    // The token is not enough: the caller must be one who may change the user. A read-only
+    // credential (the user's own or an admin's) is 403, another organization's admin 404, and
+    // none of them uses the link up.
+    let own_ro = app.key(1, Some(id), true).await;
+    let admin_ro = app.key(1, None, true).await;
+    let org2 = app.create_org("elsewhere").await;
+    let admin2 = app.key(org2, None, false).await;
+    let confirm_path = format!("/api/v1/users/{id}/new-email/confirm");
+    for ro in [&own_ro, &admin_ro] {
+        for cred in [Cred::Bearer(ro), Cred::ApiToken(ro)] {
+            let r = post_ld_as(&app, &confirm_path, cred, json!({"token": token})).await;
+            assert_problem(&r, 403, "Access Denied.");
+        }
+    }
+    let r = post_ld(&app, &confirm_path, &admin2, json!({"token": token})).await;
+    assert_problem(&r, 404, "Not Found");
+    assert_eq!(
+        get(&app, "/api/v1/me", &own).await.body["email"],
+        "bea@old.example"
     );
 
     let r = confirm(id, token.clone()).await;
@@ -1104,6 +1143,29 @@ async fn items_per_page_limits(app: TestApp) {
     );
     let r = get(&app, "/api/v1/users?itemsPerPage=100&page=2", &admin).await;
     assert_eq!(r.body["hydra:member"].as_array().unwrap().len(), 1);
+    // A number too large for 64 bits is capped too (PHP's `(int)` saturates), not a 400.
+    let r = get(
+        &app,
+        "/api/v1/users?itemsPerPage=99999999999999999999",
+        &admin,
+    )
+    .await;
+    r.expect(200);
+    assert_eq!(r.body["hydra:member"].as_array().unwrap().len(), 100);
+    assert_eq!(
+        r.body["hydra:view"]["hydra:last"],
+        "/api/v1/users?itemsPerPage=99999999999999999999&page=2"
+    );
+    // Past the end: no members, `previous` is the page before the asked one.
+    let r = get(&app, "/api/v1/users?page=7", &admin).await;
+    r.expect(200);
+    assert_eq!(r.body["hydra:member"], json!([]));
+    assert_eq!(
+        r.body["hydra:view"],
+        json!({"@id": "/api/v1/users?page=7", "@type": "hydra:PartialCollectionView",
+               "hydra:first": "/api/v1/users?page=1", "hydra:last": "/api/v1/users?page=4",
+               "hydra:previous": "/api/v1/users?page=6"})
+    );
 }
 
 /// Negotiation (406), body types (415), syntax (400), problem+json, 404s, 401s, 403s, and
@@ -1490,6 +1552,22 @@ async fn merge_patch_and_fields(app: TestApp) {
     // Item GETs say where they live.
     assert_eq!(header(&got, "content-location"), iri);
 
+    // A date and time without an offset (HTML `datetime-local`) is read as UTC.
+    for (given, shown) in [
+        ("1990-01-01T00:00:00", "1990-01-01T00:00:00+00:00"),
+        ("1990-01-02 06:30:00", "1990-01-02T06:30:00+00:00"),
+        ("1990-05-20T00:00", "1990-05-20T00:00:00+00:00"),
+    ] {
+        let r = merge(&app, &iri, &admin, json!({"dateBirth": given})).await;
+        assert_item(&r, 200, id);
+        assert_eq!(r.body["dateBirth"], shown, "{given}");
+        assert_eq!(
+            get(&app, &iri, &admin).await.body["dateBirth"],
+            shown,
+            "{given}"
+        );
+    }
+
     // Absent: unchanged; null: cleared; objects: merged (and a null inside removes the key).
     let r = merge(
         &app,
@@ -1613,6 +1691,138 @@ async fn merge_patch_and_fields(app: TestApp) {
         app.get(&format!("/v2/users/{id}"), &admin).await.status,
         404
     );
+}
+
+/// An empty string is not an address: `{"email": ""}` on PATCH and `{"newEmailRequested": ""}` on
+/// new-email are NotBlank (as a missing `email` on POST), and neither deletes the address nor
+/// cancels a pending change.
+async fn empty_email_is_blank(app: TestApp) {
+    let admin = app.org_admin().await;
+    let id = new_user(&app, &admin, json!({"email": "eve@example.com"})).await;
+    let item = format!("/api/v1/users/{id}");
+    let blank = |path: &'static str| [(path, "This value should not be blank.", Some(NOT_BLANK))];
+
+    let r = post_ld(&app, "/api/v1/users", &admin, json!({"email": ""})).await;
+    assert_violations(&r, &blank("email"));
+    let r = merge(&app, &item, &admin, json!({"email": ""})).await;
+    assert_violations(&r, &blank("email"));
+    // All at once with the other bad fields.
+    let r = merge(&app, &item, &admin, json!({"email": "", "privacy": "str"})).await;
+    assert_violations(
+        &r,
+        &[
+            ("email", "This value should not be blank.", Some(NOT_BLANK)),
+            (
+                "privacy",
+                "This value should be of type object.",
+                Some(INVALID_TYPE),
+            ),
+        ],
+    );
+    assert_eq!(
+        get(&app, &item, &admin).await.body["email"],
+        "eve@example.com"
+    );
+
+    let new_email = format!("/api/v1/users/{id}/new-email");
+    for key in ["newEmailRequested", "email", "newEmail"] {
+        let r = merge(&app, &new_email, &admin, json!({ key: "" })).await;
+        assert_violations(&r, &blank("newEmailRequested"));
+    }
+    // A user's pending change is not cancelled by "" (only by null).
+    let own = app.key(1, Some(id), false).await;
+    let r = merge(
+        &app,
+        &new_email,
+        &own,
+        json!({"newEmailRequested": "eve@new.example"}),
+    )
+    .await;
+    assert_item(&r, 200, id);
+    assert_eq!(r.body["newEmailRequested"], "eve@new.example");
+    let r = merge(&app, &new_email, &own, json!({"newEmailRequested": ""})).await;
+    assert_violations(&r, &blank("newEmailRequested"));
+    let me = get(&app, "/api/v1/me", &own).await;
+    assert_eq!(me.body["email"], "eve@example.com");
+    assert_eq!(me.body["newEmailRequested"], "eve@new.example");
+    let r = merge(&app, &new_email, &own, json!({"newEmailRequested": null})).await;
+    assert_item(&r, 200, id);
+    assert_eq!(r.body["newEmailRequested"], Value::Null);
+}
+
+/// `/api/` (trailing slash) is the entrypoint too, as in API Platform, in the dialect's shape
+/// (not Bold's 404); another method is the dialect's 405.
+async fn entrypoint_with_trailing_slash(app: TestApp) {
+    let r = call(&app, Method::GET, "/api/", Cred::None, None, None).await;
+    r.expect(200);
+    assert_eq!(header(&r, "content-type"), LD_UTF8);
+    assert_docs_link(&r);
+    assert!(
+        header(&r, "access-control-allow-methods").contains("PATCH"),
+        "{:?}",
+        r.headers
+    );
+    assert_eq!(
+        r.text,
+        r#"{"@context":"/api/contexts/Entrypoint","@id":"/api","@type":"Entrypoint","user":"/api/v1/users"}"#
+    );
+    let r = get_as(&app, "/api/", Cred::None, "application/json").await;
+    assert_eq!(r.body, json!({"user": "/api/v1/users"}));
+    assert_problem(
+        &get_as(&app, "/api/", Cred::None, "text/plain").await,
+        406,
+        "Requested format \"text/plain\" is not supported. Supported MIME types are \"application/ld+json\", \"application/json\".",
+    );
+    let r = call(
+        &app,
+        Method::POST,
+        "/api/",
+        Cred::None,
+        None,
+        Some((LD, "{}".to_owned())),
+    )
+    .await;
+    assert_problem(&r, 405, "Method Not Allowed");
+    assert!(header(&r, "allow").contains("GET"), "{:?}", r.headers);
+}
+
+/// A path segment that is not UTF-8 once decoded (`%ff`) names no resource: the dialect's
+/// problem+json 404 with its Link headers on every `{id}` route and on `/api/contexts/{name}`,
+/// not axum's plain-text 400.
+async fn undecodable_path_segments(app: TestApp) {
+    let admin = app.org_admin().await;
+    let cred = Cred::Bearer(&admin);
+    let merge_body = || Some((MERGE, json!({}).to_string()));
+    let cases = vec![
+        (Method::GET, "/api/v1/users/%ff", None),
+        (Method::PATCH, "/api/v1/users/%ff", merge_body()),
+        (Method::DELETE, "/api/v1/users/%ff", None),
+        (Method::PATCH, "/api/v1/users/%ff/new-email", merge_body()),
+        (
+            Method::POST,
+            "/api/v1/users/%ff/new-email/confirm",
+            Some((LD, json!({"token": "x"}).to_string())),
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/users/%ff/new-password",
+            merge_body(),
+        ),
+        (Method::GET, "/api/v1/user-api-tokens/%ff", None),
+        (Method::DELETE, "/api/v1/user-api-tokens/%ff", None),
+        (
+            Method::PATCH,
+            "/api/v1/user-api-tokens/%ff/revoke",
+            merge_body(),
+        ),
+        (Method::GET, "/api/contexts/%ff", None),
+        (Method::GET, "/api/contexts/%C3%28", None),
+    ];
+    for (method, path, body) in cases {
+        let r = call(&app, method.clone(), path, cred, None, body).await;
+        assert_eq!(r.status, 404, "{method} {path}: {}", r.text);
+        assert_problem(&r, 404, "Not Found");
+    }
 }
 
 // ---------- 3. discovery ----------
@@ -2356,7 +2566,7 @@ async fn new_password(app: TestApp) {
         &[(
             "currentPassword",
             "This value should be the user's current password.",
-            None,
+            Some(WRONG_PASSWORD),
         )],
     );
     let r = merge(
@@ -2446,6 +2656,52 @@ async fn new_password(app: TestApp) {
     .await;
     assert_problem(&r, 404, "Not Found");
     login_ok(&app, "max@example.com", THIRD_PASSWORD).await;
+
+    // An organization admin changing its OWN password needs the current one too: a stolen
+    // session token must not be enough.
+    let boss = new_user(
+        &app,
+        &admin,
+        json!({"email": "boss@example.com", "roles": ["ROLE_USER", "ROLE_ADMIN_TENANT"]}),
+    )
+    .await;
+    set_password(&app, &admin, boss, GOOD_PASSWORD).await;
+    let (boss_token, _) = login_ok(&app, "boss@example.com", GOOD_PASSWORD).await;
+    let boss_path = format!("/api/v1/users/{boss}/new-password");
+    let r = merge(
+        &app,
+        &boss_path,
+        &boss_token,
+        json!({"newPassword": OTHER_PASSWORD}),
+    )
+    .await;
+    assert_violations(
+        &r,
+        &[(
+            "currentPassword",
+            "This value should not be blank.",
+            Some(NOT_BLANK),
+        )],
+    );
+    login_ok(&app, "boss@example.com", GOOD_PASSWORD).await;
+    // It still sets other users' passwords without theirs.
+    let r = merge(
+        &app,
+        &path,
+        &boss_token,
+        json!({"newPassword": OTHER_PASSWORD}),
+    )
+    .await;
+    assert_item(&r, 200, id);
+    let r = merge(
+        &app,
+        &boss_path,
+        &boss_token,
+        json!({"newPassword": OTHER_PASSWORD, "currentPassword": GOOD_PASSWORD}),
+    )
+    .await;
+    assert_item(&r, 200, boss);
+    login_ok(&app, "boss@example.com", OTHER_PASSWORD).await;
 }
 
 // ---------- 7. user API tokens ----------
@@ -2726,6 +2982,9 @@ both_backends!(
     collections,
     items_per_page_limits,
     errors_and_negotiation,
+    undecodable_path_segments,
+    empty_email_is_blank,
+    entrypoint_with_trailing_slash,
     violations_all_at_once,
     merge_patch_and_fields,
     discovery,
