@@ -305,7 +305,11 @@ impl From<Error> for OrgoError {
             },
             Error::Unavailable(why) => {
                 tracing::warn!(reason = %why, "service unavailable");
-                OrgoError::status(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+                OrgoError::Problem {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    detail: "Service Unavailable".to_owned(),
+                    retry_after: Some(1),
+                }
             }
             Error::Gone(_) => OrgoError::status(
                 StatusCode::GONE,
@@ -365,6 +369,10 @@ mod tests {
             400
         );
         assert_eq!(status(Error::Gone(Entity::EmailChange)), 410);
+        // Unavailable asks the client to come back, and says when.
+        let res = OrgoError::from(Error::Unavailable("x".into())).into_response();
+        assert_eq!(res.status(), 503);
+        assert_eq!(res.headers()["retry-after"], "1");
     }
 
     fn body_of(e: OrgoError) -> serde_json::Value {
