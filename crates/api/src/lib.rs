@@ -10,6 +10,8 @@ pub mod pages;
 pub mod zitadel;
 
 use axum::Router;
+use axum::extract::OriginalUri;
+use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
 use common::routes::{Kind, Route, Routes};
@@ -75,8 +77,18 @@ pub fn routes(state: &AppState) -> Routes {
         .merge(zitadel::routes(state))
         .merge(orgo::routes(state))
         .merge(bold::routes(&state.limits))
-        .fallback(bold::not_found)
+        .fallback(not_found)
         .method_not_allowed_fallback(bold::method_not_allowed)
+}
+
+/// An unknown path, in the shape of the dialect whose paths it extends (Bold's by default).
+/// Wrong methods on known paths are answered by each dialect's own routes.
+async fn not_found(OriginalUri(uri): OriginalUri) -> Response {
+    if zitadel::owns_path(uri.path()) {
+        zitadel::not_found().await
+    } else {
+        bold::not_found().await.into_response()
+    }
 }
 
 /// The `(method, path)` pairs the application serves, each with its kind.

@@ -626,6 +626,10 @@ impl UrlTemplate {
         if text.is_empty() || text.chars().count() > Self::MAX_LEN {
             return Err(bad("1 to 200 characters expected"));
         }
+        // No link holds one, and PostgreSQL cannot store NUL in the outbox's JSON.
+        if text.chars().any(char::is_control) {
+            return Err(bad("control characters are not allowed"));
+        }
         let mut parts = Vec::new();
         let mut rest = text;
         let mut trim_next = false;
@@ -729,5 +733,22 @@ mod url_template_tests {
         }
         assert!(UrlTemplate::parse(&"a".repeat(201)).is_err());
         assert!(UrlTemplate::parse(&"a".repeat(200)).is_ok());
+    }
+
+    #[test]
+    fn refuses_control_characters() {
+        for bad in [
+            "https://x/\u{0}{{.Code}}",
+            "https://x/{{.Code}}\u{0}",
+            "https://x/{{\u{0}.Code}}",
+            "https://x/\n{{.Code}}",
+            "https://x/{{- .Code\t-}}",
+            "https://x/\u{7f}",
+            "https://x/\u{85}",
+        ] {
+            let e = UrlTemplate::parse(bad).expect_err(bad);
+            assert_eq!(e.code, "invalid_url_template", "{bad:?}");
+            assert!(e.message.contains("control characters"), "{bad:?}");
+        }
     }
 }

@@ -521,6 +521,15 @@ fn served_operation(
         },
         "security": [{"bearer": []}],
     });
+    if call == "AddHumanUser" {
+        // Upstream's `success_code: 201` for this call.
+        let ok = op["responses"]
+            .as_object_mut()
+            .and_then(|r| r.remove("200"))
+            .unwrap_or_default();
+        op["responses"]["201"] = ok;
+        op["responses"]["201"]["description"] = json!("Created");
+    }
     let body = message_schema(d, &request, path.contains("{id}").then_some("userId"));
     let has_fields = body["properties"]
         .as_object()

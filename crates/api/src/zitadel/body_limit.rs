@@ -18,6 +18,38 @@ use tower::Service;
 #[derive(Debug, Clone, Copy)]
 pub struct TooLarge(pub usize);
 
+/// Marks a request whose JSON message was an array (see [`json_array`]).
+#[derive(Debug, Clone, Copy)]
+pub struct NotAnObject;
+
+/// Whether JSON text is an array. proto3 JSON writes a message as an object, but the serde derive
+/// of the generated messages would also read an array, positionally (`[{"limit": 2}]` as
+/// `ListUsersRequest.query`); the REST gateway and [`BodyLimit`] refuse it first.
+pub fn starts_an_array(json: &[u8]) -> bool {
+    json.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[')
+}
+
+/// Whether a buffered Connect or gRPC(-Web) JSON request carries an array as its message. A
+/// compressed body is left to the decoder.
+fn json_array(headers: &HeaderMap, body: &[u8]) -> bool {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !ct.contains("json") {
+        return false;
+    }
+    if ct.starts_with("application/grpc") {
+        // One uncompressed frame: flag 0, four length bytes, the message.
+        matches!(body, [0, _, _, _, _, message @ ..] if starts_an_array(message))
+    } else {
+        let compressed = headers
+            .get(header::CONTENT_ENCODING)
+            .is_some_and(|v| v.as_bytes() != b"identity");
+        !compressed && starts_an_array(body)
+    }
+}
+
 /// An empty message in the request's framing: `{}` for Connect JSON, nothing for Connect proto,
 /// one empty frame for gRPC and gRPC-Web.
 pub fn empty_message(headers: &HeaderMap) -> &'static [u8] {
@@ -90,6 +122,11 @@ where
                 body
             } else {
                 match to_bytes(body, limit).await {
+                    Ok(bytes) if json_array(&parts.headers, &bytes) => {
+                        parts.headers.remove(header::CONTENT_LENGTH);
+                        parts.extensions.insert(NotAnObject);
+                        Body::from(empty_message(&parts.headers))
+                    }
                     Ok(bytes) => Body::from(bytes),
                     // Over the limit (or a body that broke off: nobody reads that answer).
                     Err(_) => {
@@ -113,6 +150,33 @@ where
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
+
+    #[test]
+    fn json_arrays_are_found_in_each_framing() {
+        let of = |ct: &str, encoding: Option<&str>, body: &[u8]| {
+            let mut h = HeaderMap::new();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_str(ct).unwrap());
+            if let Some(e) = encoding {
+                h.insert(header::CONTENT_ENCODING, HeaderValue::from_str(e).unwrap());
+            }
+            json_array(&h, body)
+        };
+        assert!(of("application/json", None, b"[]"));
+        assert!(of(
+            "application/json; charset=utf-8",
+            None,
+            b" \n[{\"limit\":2}]"
+        ));
+        assert!(of("application/json", Some("identity"), b"[]"));
+        assert!(of("application/grpc-web+json", None, b"\0\0\0\0\x02[]"));
+        assert!(of("application/grpc+json", None, b"\0\0\0\0\x03 []"));
+        assert!(!of("application/json", None, b"{}"));
+        assert!(!of("application/json", None, b"\"[\""));
+        assert!(!of("application/json", None, b""));
+        assert!(!of("application/json", Some("gzip"), b"[]"));
+        assert!(!of("application/proto", None, b"[]"));
+        assert!(!of("application/grpc+json", None, b"\x01\0\0\0\x02[]"));
+    }
 
     #[test]
     fn empty_messages_per_protocol() {

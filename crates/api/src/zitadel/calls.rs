@@ -320,6 +320,13 @@ impl Calls {
                     "invalid_length",
                     "keys have 1 to 200 characters, values at most 500000 bytes",
                 ));
+            } else if m.key.chars().any(char::is_control) {
+                // PostgreSQL cannot keep NUL in the attributes' JSON; no key needs a control.
+                v.push(FieldError::new(
+                    wire("metadata"),
+                    "invalid_text",
+                    "control characters are not allowed in keys",
+                ));
             } else {
                 metadata.push((m.key.clone(), m.value.clone()));
             }
@@ -476,7 +483,12 @@ impl Calls {
             .as_option()
             .and_then(|pr| convert::profile(&mut v, pr));
         let email = req.email.as_option().and_then(|e| email_input(&mut v, e));
-        let phone = req.phone.as_option().and_then(|ph| phone_input(&mut v, ph));
+        // An empty number is no phone, as in AddHumanUser (UpdateHumanUser never removes one).
+        let phone = req
+            .phone
+            .as_option()
+            .filter(|ph| !ph.phone.is_empty())
+            .and_then(|ph| phone_input(&mut v, ph));
         let password = match req.password.as_option() {
             None => None,
             Some(sp) => {

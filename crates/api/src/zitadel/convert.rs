@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use usher_core::error::{Field, FieldError, Validator};
 use usher_core::model::{Gender as DGender, User, UserState};
-use usher_core::service::{CodeDelivery, ContactVerification, PasswordInput, ProfileInput};
+use usher_core::service::{CodeDelivery, ContactVerification, PasswordInput, Patch, ProfileInput};
 use usher_core::types::{Email, Phone, UrlTemplate, UserId};
 use usher_zitadel_proto::buffa::EnumValue;
 use usher_zitadel_proto::buffa_types::google::protobuf::Timestamp as PTimestamp;
@@ -65,9 +65,29 @@ pub fn optional_text(
     }
 }
 
-/// A BCP 47-looking tag of at most 10 characters (`de`, `de-CH`, `zh-Hant`).
-pub fn language_tag(v: &mut Validator, field: &str, value: Option<&str>) -> Option<String> {
-    let value = value.filter(|s| !s.is_empty())?;
+/// A proto3 `optional` profile string: absent keeps the value, `""` clears it (presence is
+/// explicit in binary and JSON alike: a field sent as `""` is present), else 1..=max characters.
+pub fn text_patch(
+    v: &mut Validator,
+    field: &str,
+    value: Option<&str>,
+    max: usize,
+) -> Patch<String> {
+    match value {
+        None => Patch::Keep,
+        Some("") => Patch::Clear,
+        Some(s) => required_text(v, field, s, max).map_or(Patch::Keep, Patch::Set),
+    }
+}
+
+/// A BCP 47-looking tag of at most 10 characters (`de`, `de-CH`, `zh-Hant`); absent keeps, `""`
+/// clears, as [`text_patch`].
+pub fn language_tag(v: &mut Validator, field: &str, value: Option<&str>) -> Patch<String> {
+    let value = match value {
+        None => return Patch::Keep,
+        Some("") => return Patch::Clear,
+        Some(s) => s,
+    };
     let ok = value.len() <= 10
         && value.split('-').enumerate().all(|(i, part)| {
             let len_ok = if i == 0 {
@@ -80,14 +100,14 @@ pub fn language_tag(v: &mut Validator, field: &str, value: Option<&str>) -> Opti
                 && (i > 0 || part.chars().all(|c| c.is_ascii_alphabetic()))
         });
     if ok {
-        Some(value.to_owned())
+        Patch::Set(value.to_owned())
     } else {
         v.push(FieldError::new(
             wire(field),
             "invalid_language",
             "a BCP 47 language tag of at most 10 characters expected",
         ));
-        None
+        Patch::Keep
     }
 }
 
@@ -148,8 +168,8 @@ pub fn gender(
 pub fn profile(v: &mut Validator, p: &z::SetHumanProfile) -> Option<ProfileInput> {
     let given = required_text(v, "profile.givenName", &p.given_name, 200);
     let family = required_text(v, "profile.familyName", &p.family_name, 200);
-    let nick = optional_text(v, "profile.nickName", p.nick_name.as_deref(), 200);
-    let display = optional_text(v, "profile.displayName", p.display_name.as_deref(), 200);
+    let nick = text_patch(v, "profile.nickName", p.nick_name.as_deref(), 200);
+    let display = text_patch(v, "profile.displayName", p.display_name.as_deref(), 200);
     let lang = language_tag(
         v,
         "profile.preferredLanguage",

@@ -64,6 +64,16 @@ impl ZError {
         )
     }
 
+    /// A body that does not decode as the call's message: the id and wording connectrpc's own
+    /// decode errors get (see `error_details`), on every protocol.
+    pub fn undecodable(why: impl std::fmt::Display) -> Self {
+        Self::new(
+            ErrorCode::InvalidArgument,
+            "INVALID-REQUEST",
+            format!("failed to decode JSON: {why}"),
+        )
+    }
+
     /// A request body over the limit: `resource_exhausted`, like grpc-go, connect-go and
     /// grpc-gateway answer a message that is too large.
     pub fn too_large(limit: usize) -> Self {

@@ -31,6 +31,7 @@ use crate::common::layers::Around;
 use crate::common::routes::{Kind, Routes};
 
 pub use error::ZError;
+pub use rest::not_found;
 
 /// CORS for the Zitadel dialect: the methods and headers its clients send.
 pub const ALLOW_METHODS: &str = "GET, POST, DELETE, OPTIONS, PUT";

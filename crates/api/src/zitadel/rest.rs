@@ -6,14 +6,16 @@ use std::future::Future;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use usher_core::principal::Principal;
 use usher_core::service::StateChange;
+use usher_zitadel_proto::connectrpc::ErrorCode;
 use usher_zitadel_proto::zitadel::user::v2::*;
 
+use super::body_limit::starts_an_array;
 use super::calls::Calls;
 use super::error::ZError;
 use crate::AppState;
@@ -45,7 +47,7 @@ impl FromRequest<AppState> for ZBody {
             .await
             .map(ZBody)
             .map_err(|e| {
-                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                     let mut res = ZError::too_large(state.limits.json_body).into_rest();
                     res.extensions_mut()
                         .insert(crate::common::layers::BodyLeftUnread);
@@ -56,6 +58,9 @@ impl FromRequest<AppState> for ZBody {
             })
     }
 }
+
+/// Why a JSON array is not a request message.
+pub(super) const NOT_AN_OBJECT: &str = "a message is a JSON object, not an array";
 
 /// Authenticates, parses the body (empty = `{}`), sets the path's id, runs the call, renders.
 async fn run<Req, Resp, F, Fut>(
@@ -77,10 +82,12 @@ where
     };
     let mut req: Req = if body.iter().all(u8::is_ascii_whitespace) {
         Req::default()
+    } else if starts_an_array(&body) {
+        return ZError::undecodable(NOT_AN_OBJECT).into_rest();
     } else {
         match serde_json::from_slice(&body) {
             Ok(r) => r,
-            Err(e) => return ZError::invalid("body", format!("invalid JSON: {e}")).into_rest(),
+            Err(e) => return ZError::undecodable(e).into_rest(),
         }
     };
     set_id(&mut req);
@@ -140,19 +147,25 @@ with_id!(
     verify_invite_code
 );
 
+/// Answers 201 Created, as upstream's gateway does (`http_response: {success_code: 201}` on
+/// AddHumanUser in Zitadel's `user_service.proto`); every other call answers 200.
 async fn add_human_user(
     State(state): State<AppState>,
     headers: HeaderMap,
     ZBody(body): ZBody,
 ) -> Response {
-    run(
+    let mut res = run(
         state,
         headers,
         body,
         |_: &mut AddHumanUserRequest| {},
         |c, p, h, r| async move { c.add_human_user(&p, &h, r).await },
     )
-    .await
+    .await;
+    if res.status() == StatusCode::OK {
+        *res.status_mut() = StatusCode::CREATED;
+    }
+    res
 }
 
 async fn list_users(
@@ -359,7 +372,9 @@ pub fn shared_routes() -> Routes {
             r = r.route(path, mr);
         }
     }
-    r
+    // Kept when the application sets its own fallback later (axum fills only defaults), so a
+    // Zitadel path at the root answers a wrong method in the gateway's shape, not Bold's.
+    r.method_not_allowed_fallback(method_not_allowed)
 }
 
 /// The complete gateway (mounted under the `/zitadel` prefix).
@@ -367,12 +382,24 @@ pub fn full_routes() -> Routes {
     shared_routes()
         .route("/v2/users", post(list_users))
         .route("/v2/users/{id}", get(get_user_by_id).delete(delete_user))
-        .fallback(|| async {
-            ZError::new(
-                usher_zitadel_proto::connectrpc::ErrorCode::NotFound,
-                "NOT-FOUND",
-                "Not found",
-            )
-            .into_rest()
-        })
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(not_found)
+}
+
+/// A path of the gateway no route matches: grpc-gateway's `NotFound` (5, HTTP 404).
+pub async fn not_found() -> Response {
+    ZError::new(ErrorCode::NotFound, "NOT-FOUND", "Not found").into_rest()
+}
+
+/// A gateway path with another method: grpc-gateway's routing error, `Unimplemented` (12) with
+/// HTTP 405 (its `DefaultRoutingErrorHandler`), not the 501 that code maps to elsewhere.
+pub async fn method_not_allowed() -> Response {
+    let mut res = ZError::new(
+        ErrorCode::Unimplemented,
+        "METHOD-NOT-ALLOWED",
+        "Method Not Allowed",
+    )
+    .into_rest();
+    *res.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    res
 }

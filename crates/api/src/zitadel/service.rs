@@ -8,9 +8,10 @@ use usher_zitadel_proto::connectrpc::{
 };
 use usher_zitadel_proto::zitadel::user::v2::*;
 
-use super::body_limit::TooLarge;
+use super::body_limit::{NotAnObject, TooLarge};
 use super::calls::Calls;
 use super::error::ZError;
+use super::rest::NOT_AN_OBJECT;
 use crate::common::auth::authenticate;
 
 pub struct UserServiceImpl {
@@ -21,6 +22,10 @@ impl UserServiceImpl {
     async fn principal(&self, ctx: &RequestContext) -> Result<Principal, ConnectError> {
         if let Some(TooLarge(limit)) = ctx.extensions().get::<TooLarge>() {
             return Err(ZError::too_large(*limit).into_connect());
+        }
+        // Like connectrpc's own decode errors, this comes before authentication.
+        if ctx.extensions().get::<NotAnObject>().is_some() {
+            return Err(ZError::undecodable(NOT_AN_OBJECT).into_connect());
         }
         authenticate(&self.calls.state, ctx.headers())
             .await

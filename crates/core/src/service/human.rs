@@ -6,7 +6,7 @@ use base64ct::Encoding as _;
 use serde_json::{Map, Value};
 
 use super::users::CreateExtras;
-use super::{CodeDelivery, Created, MAX_RETRIES, NewUser, Services};
+use super::{CodeDelivery, Created, MAX_RETRIES, NewUser, Patch, Services};
 use crate::error::{Entity, Error, Field, FieldError, Result};
 use crate::model::*;
 use crate::password::{HashError, Verified, check_importable, check_policy};
@@ -27,9 +27,11 @@ pub const LOCKOUT_MAX_SECS: i64 = 15 * 60;
 pub struct ProfileInput {
     pub given_name: String,
     pub family_name: String,
-    pub nick_name: Option<String>,
-    pub display_name: Option<String>,
-    pub preferred_language: Option<String>,
+    /// The optional fields: absent keeps the value, present and empty clears it (proto3
+    /// `optional` presence), else sets it. A new user gets only what is set.
+    pub nick_name: Patch<String>,
+    pub display_name: Patch<String>,
+    pub preferred_language: Patch<String>,
     pub gender: Option<Gender>,
 }
 
@@ -364,9 +366,10 @@ impl Services {
         {
             return Err(Error::NotFound(Entity::Organization));
         }
-        if (email_verified || phone_verified)
-            && !input.org.or(p.org()).is_some_and(|o| p.is_admin_of(o))
-        {
+        // Then the organization itself: an instance admin that names none is an invalid
+        // request, not a caller without the right to vouch for contact details.
+        let org = super::org_or_callers(p, input.org)?;
+        if (email_verified || phone_verified) && !p.is_admin_of(org) {
             return Err(Error::PermissionDenied(
                 "only an admin may mark contact details verified",
             ));
@@ -377,9 +380,9 @@ impl Services {
             username: input.username,
             first_name: Some(profile.given_name),
             last_name: Some(profile.family_name),
-            nick_name: profile.nick_name,
-            display_name: profile.display_name,
-            preferred_language: profile.preferred_language,
+            nick_name: profile.nick_name.into_set(),
+            display_name: profile.display_name.into_set(),
+            preferred_language: profile.preferred_language.into_set(),
             gender: profile.gender,
             email: Some(input.email.email),
             email_verified,
@@ -448,22 +451,19 @@ impl Services {
                     Some(pr.family_name.clone()),
                     "last_name",
                 );
-                if pr.nick_name.is_some() {
-                    set(&mut next.nick_name, pr.nick_name.clone(), "nick_name");
-                }
-                if pr.display_name.is_some() {
-                    set(
-                        &mut next.display_name,
-                        pr.display_name.clone(),
-                        "display_name",
-                    );
-                }
-                if pr.preferred_language.is_some() {
-                    set(
+                for (patch, slot, name) in [
+                    (&pr.nick_name, &mut next.nick_name, "nick_name"),
+                    (&pr.display_name, &mut next.display_name, "display_name"),
+                    (
+                        &pr.preferred_language,
                         &mut next.preferred_language,
-                        pr.preferred_language.clone(),
                         "preferred_language",
-                    );
+                    ),
+                ] {
+                    if patch.apply(slot) {
+                        fields.push(name.to_owned());
+                        scope.own_profile = true;
+                    }
                 }
                 if let Some(g) = pr.gender
                     && g != next.gender

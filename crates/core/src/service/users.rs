@@ -22,7 +22,7 @@ pub enum Patch<T> {
 
 impl<T: PartialEq + Clone> Patch<T> {
     /// Applies the patch; true when the value changed.
-    fn apply(&self, current: &mut Option<T>) -> bool {
+    pub(crate) fn apply(&self, current: &mut Option<T>) -> bool {
         let next = match self {
             Patch::Keep => return false,
             Patch::Clear => None,
@@ -33,6 +33,14 @@ impl<T: PartialEq + Clone> Patch<T> {
         } else {
             *current = next;
             true
+        }
+    }
+
+    /// The value a new record gets: set, or none.
+    pub fn into_set(self) -> Option<T> {
+        match self {
+            Patch::Set(v) => Some(v),
+            Patch::Keep | Patch::Clear => None,
         }
     }
 

@@ -416,7 +416,13 @@ pub(crate) fn assert_web_error(w: &WebAnswer, code: Code, id: &str) -> String {
 /// grpc-gateway's body, keys in order: `code`, `message`, `details: [{"@type", "id", "message"}]`.
 #[track_caller]
 pub(crate) fn assert_rest_error(r: &Resp, code: Code, id: &str) -> String {
-    let (_, http) = code_row(code);
+    assert_rest_error_at(r, code, code_row(code).1, id)
+}
+
+/// [`assert_rest_error`] with an HTTP status outside the table (grpc-gateway's 405 for a wrong
+/// method, with code 12).
+#[track_caller]
+fn assert_rest_error_at(r: &Resp, code: Code, http: u16, id: &str) -> String {
     assert_eq!(r.status, http, "{}", r.text);
     assert_eq!(r.headers["content-type"], "application/json");
     let keys: Vec<&String> = r.body.as_object().expect("an object").keys().collect();
@@ -3040,7 +3046,8 @@ async fn org_header_selects_never_widens(app: TestApp) {
         .await
         .unwrap();
     let r = TestApp::read(r).await;
-    r.expect(200);
+    // AddHumanUser over REST answers 201, as upstream's gateway does.
+    r.expect(201);
     assert_eq!(r.body["details"]["resourceOwner"], beta.as_str());
     // The body's organization wins over the header.
     let mut named = person("Ona", "Org", "ona@example.com", None);
@@ -3273,6 +3280,448 @@ async fn routing_and_cors_next_to_bold(app: TestApp) {
     );
 }
 
+// ---------------------------------------------------------------------------------------------
+// 11. Findings of the wire review (2026-xx): each pinned on the protocols it was found on.
+
+/// A NUL (or any control character) in a `urlTemplate` or an AddHumanUser metadata key is an
+/// invalid argument before anything is written; PostgreSQL answered 500 (it keeps no NUL in
+/// JSON).
+async fn control_characters_in_templates_and_metadata_keys(app: TestApp) {
+    let admin = app.org_admin().await;
+    let id = add_user(&app, &admin, person("Nul", "Char", "nul@example.com", None)).await;
+    let before = sequence(&app, &admin, &id).await;
+    let users = |b: Value| b["details"]["totalResult"].as_str().unwrap().to_owned();
+    let count = users(call_ok(&app, &admin, "ListUsers", json!({})).await);
+    let nul = "https://x.example/\u{0}{{.Code}}";
+    for (method, body) in [
+        (
+            "SetEmail",
+            json!({"userId": id, "email": "nul2@example.com", "sendCode": {"urlTemplate": nul}}),
+        ),
+        (
+            "UpdateHumanUser",
+            json!({"userId": id, "email": {"email": "nul2@example.com",
+                                           "sendCode": {"urlTemplate": nul}}}),
+        ),
+        (
+            "PasswordReset",
+            json!({"userId": id, "sendLink": {"notificationType": "NOTIFICATION_TYPE_Email",
+                                              "urlTemplate": nul}}),
+        ),
+        (
+            "CreateInviteCode",
+            json!({"userId": id, "sendCode": {"urlTemplate": nul}}),
+        ),
+        (
+            "AddHumanUser",
+            json!({"profile": {"givenName": "New", "familyName": "Nul"},
+                   "email": {"email": "nul3@example.com", "sendCode": {"urlTemplate": nul}}}),
+        ),
+    ] {
+        let m = call_err(
+            &app,
+            &admin,
+            method,
+            body,
+            Code::InvalidArgument,
+            "INVALID-URL-TEMPLATE",
+        )
+        .await;
+        assert!(
+            m.contains("control characters are not allowed"),
+            "{method}: {m}"
+        );
+    }
+    // Over REST and gRPC too, and any control character (a tab here).
+    let r = app
+        .post(
+            &format!("/v2/users/{id}/email"),
+            &admin,
+            json!({"email": "nul2@example.com",
+                   "sendCode": {"urlTemplate": "https://x.example/\t{{.Code}}"}}),
+        )
+        .await;
+    assert_rest_error(&r, Code::InvalidArgument, "INVALID-URL-TEMPLATE");
+    let s = grpc::<_, zu::SetEmailResponse>(
+        &app,
+        "SetEmail",
+        Some(&admin),
+        &[],
+        zu::SetEmailRequest {
+            user_id: id.clone(),
+            email: "nul2@example.com".into(),
+            verification: Some(zu::set_email_request::Verification::SendCode(
+                zu::SendEmailVerificationCode {
+                    url_template: Some(nul.into()),
+                },
+            )),
+        },
+    )
+    .await
+    .expect_err("refused");
+    assert_grpc_error(&s, Code::InvalidArgument, "INVALID-URL-TEMPLATE");
+    // Metadata keys.
+    let mut body = person("Meta", "Nul", "meta@example.com", None);
+    body["metadata"] = json!([{"key": "k\u{0}", "value": "dmFs"}]);
+    let m = call_err(
+        &app,
+        &admin,
+        "AddHumanUser",
+        body.clone(),
+        Code::InvalidArgument,
+        "INVALID-TEXT",
+    )
+    .await;
+    assert!(m.starts_with("metadata: control characters"), "{m}");
+    let r = app.post("/v2/users/human", &admin, body.clone()).await;
+    assert_rest_error(&r, Code::InvalidArgument, "INVALID-TEXT");
+    // Nothing was written.
+    assert_eq!(sequence(&app, &admin, &id).await, before);
+    assert_eq!(
+        users(call_ok(&app, &admin, "ListUsers", json!({})).await),
+        count
+    );
+    // A plain key and template still work.
+    body["metadata"] = json!([{"key": "k", "value": "dmFs"}]);
+    add_user(&app, &admin, body).await;
+    call_ok(
+        &app,
+        &admin,
+        "SetEmail",
+        json!({"userId": id, "email": "nul2@example.com", "returnCode": {}}),
+    )
+    .await;
+}
+
+/// Wrong methods on the gateway's paths (at the root and under `/zitadel`) and unknown paths
+/// below a Zitadel path at the root answer in the gateway's shape: 405 with code 12, 404 with
+/// code 5. Paths Bold owns keep Bold's.
+async fn gateway_routing_errors_in_its_shape(app: TestApp) {
+    let admin = app.org_admin().await;
+    for (method, path) in [
+        (Method::GET, "/zitadel/v2/users/human/3"),
+        (Method::GET, "/v2/users/human/3"),
+        (Method::DELETE, "/v2/users/human"),
+        (Method::GET, "/zitadel/v2/users"),
+        (Method::PUT, "/zitadel/v2/users/3"),
+        (Method::DELETE, "/zitadel/v2/users/3/email"),
+        (Method::GET, "/v2/users/3/email"),
+        (Method::PUT, "/v2/users/3/phone"),
+        (Method::GET, "/v2/users/3/passkeys"),
+    ] {
+        let r = app.send(method.clone(), path, Some(&admin), None).await;
+        let m = assert_rest_error_at(&r, Code::Unimplemented, 405, "METHOD-NOT-ALLOWED");
+        assert_eq!(
+            m, "Method Not Allowed (METHOD-NOT-ALLOWED)",
+            "{method} {path}"
+        );
+    }
+    for (method, path) in [
+        (Method::POST, "/v2/users/3/foo"),
+        (Method::GET, "/v2/users/3/email/nothing"),
+        (Method::POST, "/v2/users/human/3/more"),
+        (Method::POST, "/zitadel/v2/users/3/foo"),
+    ] {
+        let r = app.send(method.clone(), path, Some(&admin), None).await;
+        assert_rest_error(&r, Code::NotFound, "NOT-FOUND");
+    }
+    // Bold's paths keep Bold's shape.
+    for (method, path) in [
+        (Method::POST, "/v2/users/3"),
+        (Method::PATCH, "/v2/users"),
+        (Method::DELETE, "/v2/users/3/invitation"),
+    ] {
+        app.send(method, path, Some(&admin), None)
+            .await
+            .bold_error(405, "MethodNotAllowed");
+    }
+    for path in ["/v2/nothing", "/v1/users/3/foo", "/v2/users/3/invitation/x"] {
+        app.get(path, &admin).await.bold_error(404, "NotFound");
+    }
+}
+
+/// UpdateHumanUser: an optional profile field sent as `""` is present and clears the value
+/// (JSON and binary alike); an absent one keeps it; `phone: {phone: ""}` is no phone, as in
+/// AddHumanUser.
+async fn update_clears_optional_profile_fields(app: TestApp) {
+    let admin = app.org_admin().await;
+    let mut body = person("Minnie", "Mouse", "minnie@example.com", None);
+    body["profile"]["nickName"] = json!("M9");
+    body["profile"]["displayName"] = json!("Minnie M.");
+    body["profile"]["preferredLanguage"] = json!("de");
+    let id = add_user(&app, &admin, body).await;
+    let seq = sequence(&app, &admin, &id).await;
+    // Absent: kept, nothing written.
+    let b = call_ok(
+        &app,
+        &admin,
+        "UpdateHumanUser",
+        json!({"userId": id, "profile": {"givenName": "Minnie", "familyName": "Mouse"}}),
+    )
+    .await;
+    assert_eq!(seq_of(&b["details"]), seq);
+    // `null` is absent in proto3 JSON.
+    let b = call_ok(
+        &app,
+        &admin,
+        "UpdateHumanUser",
+        json!({"userId": id, "profile": {"givenName": "Minnie", "familyName": "Mouse",
+                                          "nickName": null}}),
+    )
+    .await;
+    assert_eq!(seq_of(&b["details"]), seq);
+    let p = &get_user(&app, &admin, &id).await["user"]["human"]["profile"];
+    assert_eq!(p["nickName"], "M9");
+    // Connect JSON: "" clears the nick name, one change.
+    let b = call_ok(
+        &app,
+        &admin,
+        "UpdateHumanUser",
+        json!({"userId": id, "profile": {"givenName": "Minnie", "familyName": "Mouse",
+                                          "nickName": ""}}),
+    )
+    .await;
+    assert_eq!(seq_of(&b["details"]), seq + 1);
+    let u = stored_user(&app, &id).await;
+    assert_eq!(u.nick_name, None);
+    assert_eq!(u.display_name.as_deref(), Some("Minnie M."));
+    assert_eq!(u.preferred_language.as_deref(), Some("de"));
+    let p = &get_user(&app, &admin, &id).await["user"]["human"]["profile"];
+    assert!(p.get("nickName").is_none(), "{p}");
+    // Clearing again changes nothing.
+    let b = call_ok(
+        &app,
+        &admin,
+        "UpdateHumanUser",
+        json!({"userId": id, "profile": {"givenName": "Minnie", "familyName": "Mouse",
+                                          "nickName": ""}}),
+    )
+    .await;
+    assert_eq!(seq_of(&b["details"]), seq + 1);
+    // gRPC (explicit presence on the wire): display name and language.
+    let r: zu::UpdateHumanUserResponse = grpc(
+        &app,
+        "UpdateHumanUser",
+        Some(&admin),
+        &[],
+        zu::UpdateHumanUserRequest {
+            user_id: id.clone(),
+            profile: Some(zu::SetHumanProfile {
+                display_name: Some(String::new()),
+                preferred_language: Some(String::new()),
+                ..profile("Minnie", "Mouse")
+            }),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("updated");
+    assert_eq!(r.details.unwrap().sequence, seq + 2);
+    let u = stored_user(&app, &id).await;
+    assert_eq!((u.display_name, u.preferred_language), (None, None));
+    // The display name shown falls back to "given family".
+    let p = &get_user(&app, &admin, &id).await["user"]["human"]["profile"];
+    assert_eq!(p["displayName"], "Minnie Mouse");
+    assert!(p.get("preferredLanguage").is_none(), "{p}");
+    // Set again over REST.
+    let r = app
+        .put(
+            &format!("/v2/users/human/{id}"),
+            &admin,
+            json!({"profile": {"givenName": "Minnie", "familyName": "Mouse", "nickName": "M10"}}),
+        )
+        .await;
+    r.expect(200);
+    assert_eq!(
+        stored_user(&app, &id).await.nick_name.as_deref(),
+        Some("M10")
+    );
+    // An empty phone number is no phone: nothing changes, no error.
+    let seq = sequence(&app, &admin, &id).await;
+    let b = call_ok(
+        &app,
+        &admin,
+        "UpdateHumanUser",
+        json!({"userId": id, "phone": {"phone": ""}}),
+    )
+    .await;
+    assert_eq!(seq_of(&b["details"]), seq);
+    assert!(b.get("phoneCode").is_none(), "{b}");
+    let r = app
+        .put(
+            &format!("/v2/users/human/{id}"),
+            &admin,
+            json!({"phone": {"phone": "", "returnCode": {}}}),
+        )
+        .await;
+    r.expect(200);
+    assert!(stored_user(&app, &id).await.phone.is_none());
+}
+
+/// A JSON array is not a request message (Connect and REST); the decode error has one id,
+/// `INVALID-REQUEST`, on every protocol.
+async fn json_arrays_and_decode_errors(app: TestApp) {
+    let admin = app.org_admin().await;
+    add_user(&app, &admin, person("Arr", "Ay", "arr@example.com", None)).await;
+    for body in ["[]", "[{\"limit\":2,\"asc\":true}]", " \n[{}]"] {
+        let r = app
+            .raw(
+                Method::POST,
+                &format!("{SERVICE}ListUsers"),
+                Some(&admin),
+                Some("application/json"),
+                body,
+            )
+            .await;
+        let m = assert_connect_error(&r, Code::InvalidArgument, "INVALID-REQUEST");
+        assert!(m.starts_with("failed to decode JSON: "), "{m}");
+        // Decode errors come before authentication, as connectrpc's own do.
+        let r = app
+            .raw(
+                Method::POST,
+                &format!("{SERVICE}ListUsers"),
+                None,
+                Some("application/json"),
+                body,
+            )
+            .await;
+        assert_connect_error(&r, Code::InvalidArgument, "INVALID-REQUEST");
+        for path in ["/zitadel/v2/users", "/v2/users/human"] {
+            let r = app
+                .raw(
+                    Method::POST,
+                    path,
+                    Some(&admin),
+                    Some("application/json"),
+                    body,
+                )
+                .await;
+            let rm = assert_rest_error(&r, Code::InvalidArgument, "INVALID-REQUEST");
+            assert_eq!(rm, m, "{path} {body}");
+        }
+    }
+    // The same undecodable body: one id and one message over Connect and REST.
+    let bad = json!({"email": "a@b.example", "sendCode": {}, "returnCode": {}});
+    let mut with_id = bad.clone();
+    with_id["userId"] = json!("1");
+    let r = connect_json(&app, "SetEmail", Some(&admin), &with_id, false).await;
+    let m = assert_connect_error(&r, Code::InvalidArgument, "INVALID-REQUEST");
+    let r = app.post("/v2/users/1/email", &admin, bad).await;
+    let rm = assert_rest_error(&r, Code::InvalidArgument, "INVALID-REQUEST");
+    assert!(m.starts_with("failed to decode JSON: "), "{m}");
+    assert!(rm.starts_with("failed to decode JSON: "), "{rm}");
+    assert!(m.contains("oneof") && rm.contains("oneof"), "{m} / {rm}");
+    // Objects still work, and so do `"x"` and `null` fail as before.
+    for body in ["\"x\"", "null"] {
+        let r = app
+            .raw(
+                Method::POST,
+                "/zitadel/v2/users",
+                Some(&admin),
+                Some("application/json"),
+                body,
+            )
+            .await;
+        assert_rest_error(&r, Code::InvalidArgument, "INVALID-REQUEST");
+    }
+    call_ok(&app, &admin, "ListUsers", json!({"query": {"limit": 2}})).await;
+}
+
+/// An instance admin that names no organization gets the missing organization (400), also when
+/// it marks contact details verified, which it may.
+async fn instance_admin_without_org_is_invalid_not_forbidden(app: TestApp) {
+    let body = json!({"username": "bob", "profile": {"givenName": "Bob", "familyName": "Builder"},
+                      "email": {"email": "bob@example.com", "isVerified": true}});
+    let m = call_err(
+        &app,
+        &app.admin,
+        "AddHumanUser",
+        body.clone(),
+        Code::InvalidArgument,
+        "INVALID-REQUIRED",
+    )
+    .await;
+    assert!(m.starts_with("organization: "), "{m}");
+    let mut phone = body.clone();
+    phone["email"] = json!({"email": "bob@example.com", "returnCode": {}});
+    phone["phone"] = json!({"phone": "+41791234567", "isVerified": true});
+    call_err(
+        &app,
+        &app.admin,
+        "AddHumanUser",
+        phone,
+        Code::InvalidArgument,
+        "INVALID-REQUIRED",
+    )
+    .await;
+    // Naming one, it may.
+    let mut named = body;
+    named["organization"] = json!({"orgId": "1"});
+    let b = call_ok(&app, &app.admin, "AddHumanUser", named).await;
+    let id = b["userId"].as_str().unwrap();
+    assert_eq!(
+        get_user(&app, &app.admin, id).await["user"]["human"]["email"]["isVerified"],
+        true
+    );
+    // A user key still may not vouch for an address (403), organization or not.
+    let admin = app.org_admin().await;
+    let own = add_user(
+        &app,
+        &admin,
+        person("Self", "Only", "self@example.com", None),
+    )
+    .await;
+    let user_key = app.key(1, Some(own.parse().unwrap()), false).await;
+    call_err(
+        &app,
+        &user_key,
+        "AddHumanUser",
+        json!({"profile": {"givenName": "No", "familyName": "Way"},
+               "email": {"email": "noway@example.com", "isVerified": true}}),
+        Code::PermissionDenied,
+        "AUTH-PERMISSION-DENIED",
+    )
+    .await;
+}
+
+/// REST AddHumanUser answers 201 (upstream's `success_code`); the other calls 200.
+async fn rest_add_human_user_is_created(app: TestApp) {
+    let admin = app.org_admin().await;
+    for prefix in ["", "/zitadel"] {
+        let r = app
+            .post(
+                &format!("{prefix}/v2/users/human"),
+                &admin,
+                json!({"organization": {"orgId": "1"}, "username": format!("rest{}", prefix.len()),
+                       "profile": {"givenName": "R", "familyName": "One"},
+                       "email": {"email": format!("r{}@example.com", prefix.len()), "returnCode": {}}}),
+            )
+            .await;
+        r.expect(201);
+        let id = r.body["userId"].as_str().unwrap().to_owned();
+        assert_code(r.body["emailCode"].as_str().unwrap());
+        assert_eq!(r.body["details"]["resourceOwner"], "1");
+        // Errors keep their status; other calls stay 200.
+        let r = app
+            .post(&format!("{prefix}/v2/users/human"), &admin, json!({}))
+            .await;
+        assert_rest_error(&r, Code::InvalidArgument, "INVALID-REQUIRED");
+        app.post(&format!("{prefix}/v2/users/{id}/lock"), &admin, json!({}))
+            .await
+            .expect(200);
+    }
+    // Connect answers 200.
+    let r = connect_json(
+        &app,
+        "AddHumanUser",
+        Some(&admin),
+        &person("Con", "Nect", "connect@example.com", None),
+        false,
+    )
+    .await;
+    r.expect(200);
+}
+
 both_backends!(
     sdk_drives_a_user_through_its_life,
     connect_json_and_binary,
@@ -3285,6 +3734,12 @@ both_backends!(
     cross_dialect_same_user,
     org_header_selects_never_widens,
     routing_and_cors_next_to_bold,
+    control_characters_in_templates_and_metadata_keys,
+    gateway_routing_errors_in_its_shape,
+    update_clears_optional_profile_fields,
+    json_arrays_and_decode_errors,
+    instance_admin_without_org_is_invalid_not_forbidden,
+    rest_add_human_user_is_created,
 );
 
 each_backend!(
