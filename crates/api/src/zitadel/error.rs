@@ -252,11 +252,14 @@ impl From<Error> for ZError {
             }
             Error::Unavailable(why) => {
                 tracing::warn!(reason = %why, "service unavailable");
-                ZError::new(
-                    ErrorCode::Unavailable,
-                    "UNAVAILABLE",
-                    "Service unavailable, try again",
-                )
+                ZError {
+                    retry_after: Some(1),
+                    ..ZError::new(
+                        ErrorCode::Unavailable,
+                        "UNAVAILABLE",
+                        "Service unavailable, try again",
+                    )
+                }
             }
             Error::Gone(entity) => {
                 let (id, message) = match entity {
@@ -324,6 +327,9 @@ mod tests {
             }),
             (8, 429)
         );
+        // Unavailable (a write that lost its retries) asks the client to come back in a second.
+        let busy = ZError::from(Error::Unavailable("x".into()));
+        assert_eq!((busy.code.grpc_code(), busy.retry_after), (14, Some(1)));
         let u = ZError::unimplemented("RegisterPasskey");
         assert_eq!(
             (u.code.grpc_code(), u.code.http_status().as_u16()),
