@@ -224,6 +224,17 @@ fn type_error(v: &mut Validator, field: &str, kind: &str) {
     ));
 }
 
+/// Whether a NUL character is anywhere in `value`, keys included: no stored text holds one
+/// (PostgreSQL keeps none in text or jsonb).
+fn holds_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(m) => m.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+    }
+}
+
 /// Checks the attribute fields of a body and returns their merge patch (`null` clears).
 pub fn attribute_patch(v: &mut Validator, body: &Map<String, Value>) -> Map<String, Value> {
     let mut patch = Map::new();
@@ -274,7 +285,13 @@ pub fn attribute_patch(v: &mut Validator, body: &Map<String, Value>) -> Map<Stri
                 .is_some_and(|a| a.iter().all(Value::is_string)),
             Kind::Object => value.is_object(),
         };
-        if ok {
+        if ok && holds_nul(value) {
+            v.push(FieldError::new(
+                Field::Wire((*name).to_owned()),
+                "invalid_text",
+                "This value is not valid.",
+            ));
+        } else if ok {
             patch.insert((*name).to_owned(), value.clone());
         } else {
             let expected = match kind {
@@ -337,6 +354,16 @@ pub fn nullable_text(
                 Field::Wire(name.to_owned()),
                 "too_long",
                 format!("This value is too long. It should have {max} characters or less."),
+            ));
+            None
+        }
+        // Control characters other than line breaks and tabs, as everywhere in usher (a NUL
+        // was stored on SQLite and a 500 on PostgreSQL).
+        Value::String(s) if usher_core::types::text(s, max).is_err() => {
+            v.push(FieldError::new(
+                Field::Wire(name.to_owned()),
+                "invalid_text",
+                "This value is not valid.",
             ));
             None
         }

@@ -5,7 +5,9 @@
 use std::future::Future;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -97,12 +99,32 @@ where
     }
 }
 
+/// The `{id}` of a gateway path. One that is not UTF-8 once decoded (`%ff`) names no user: the
+/// gateway's 404 for an unknown user, not axum's plain-text 400.
+struct PathId(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(id)) => Ok(PathId(id)),
+            Err(PathRejection::FailedToDeserializePathParams(_)) => Err(ZError::from(
+                usher_core::Error::NotFound(usher_core::error::Entity::User),
+            )
+            .into_rest()),
+            // A route without the parameter its handler reads: a programming error.
+            Err(e) => Err(ZError::from(usher_core::Error::internal(e)).into_rest()),
+        }
+    }
+}
+
 /// A route whose path carries `{id}` → the request's `user_id`.
 macro_rules! with_id {
     ($name:ident, $req:ty, $call:ident) => {
         async fn $name(
             State(state): State<AppState>,
-            Path(id): Path<String>,
+            PathId(id): PathId,
             headers: HeaderMap,
             ZBody(body): ZBody,
         ) -> Response {
@@ -188,7 +210,7 @@ macro_rules! state_change {
     ($name:ident, $req:ty, $resp:ident, $change:expr) => {
         async fn $name(
             State(state): State<AppState>,
-            Path(id): Path<String>,
+            PathId(id): PathId,
             headers: HeaderMap,
             ZBody(body): ZBody,
         ) -> Response {

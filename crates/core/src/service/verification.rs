@@ -288,7 +288,9 @@ impl Services {
             });
         }
         if rel.admin || rel.group_admin || user.email.is_none() {
-            // Immediate (nobody to confirm with when there is no current address).
+            // Immediate (nobody to confirm with when there is no current address). Before this
+            // call's own turn at the user (below): `update_user` takes it, and a turn is never
+            // taken twice.
             let patch = super::UserPatch {
                 email: super::Patch::Set(new_email),
                 email_verify: Some(true),

@@ -2977,7 +2977,43 @@ async fn user_api_tokens(app: TestApp) {
     );
 }
 
+/// A NUL character in any member is a 422 and changes nothing: PostgreSQL keeps no NUL in text
+/// or jsonb, and answered 500 for the attribute members, which were stored unchecked.
+async fn nul_characters_are_refused(app: TestApp) {
+    let admin = app.org_admin().await;
+    let id = new_user(&app, &admin, json!({"email": "nul@example.com"})).await;
+    let item = format!("/api/v1/users/{id}");
+    let before = get(&app, &item, &admin).await.body;
+    for body in [
+        json!({"firstName": "a\u{0}b"}),
+        json!({"companyName": "a\u{0}b"}),
+        json!({"address": "\u{0}"}),
+        json!({"roleGroups": ["ok", "a\u{0}"]}),
+        json!({"privacy": {"k\u{0}": true}}),
+        json!({"notificationSettings": {"k": {"deep": "v\u{0}"}}}),
+    ] {
+        let r = merge(&app, &item, &admin, body.clone()).await;
+        assert_eq!(r.status, 422, "{body}: {}", r.text);
+        let member = body.as_object().unwrap().keys().next().unwrap().clone();
+        assert_eq!(
+            r.body["violations"][0]["propertyPath"], member,
+            "{}",
+            r.text
+        );
+        let r = post_ld(
+            &app,
+            "/api/v1/users",
+            &admin,
+            json!({"email": "other@example.com", member.clone(): body[&member].clone()}),
+        )
+        .await;
+        assert_eq!(r.status, 422, "POST {body}: {}", r.text);
+    }
+    assert_eq!(get(&app, &item, &admin).await.body, before);
+}
+
 both_backends!(
+    nul_characters_are_refused,
     seed_004_admin_changes_email,
     collections,
     items_per_page_limits,

@@ -3425,6 +3425,17 @@ async fn gateway_routing_errors_in_its_shape(app: TestApp) {
         let r = app.send(method.clone(), path, Some(&admin), None).await;
         assert_rest_error(&r, Code::NotFound, "NOT-FOUND");
     }
+    // A user id that is not UTF-8 once decoded names no user (it was axum's plain-text 400).
+    for (method, path) in [
+        (Method::PUT, "/v2/users/human/%ff"),
+        (Method::POST, "/zitadel/v2/users/%ff/email"),
+        (Method::POST, "/v2/users/%C3%28/deactivate"),
+    ] {
+        let r = app
+            .send(method.clone(), path, Some(&admin), Some(&json!({})))
+            .await;
+        assert_rest_error(&r, Code::NotFound, "USER-NOTFOUND");
+    }
     // Bold's paths keep Bold's shape.
     for (method, path) in [
         (Method::POST, "/v2/users/3"),
