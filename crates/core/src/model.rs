@@ -202,6 +202,9 @@ pub struct Invitation {
     pub sent_sms: bool,
     pub accepted_at: Option<Timestamp>,
     pub created_at: Timestamp,
+    /// The link template of a Zitadel `CreateInviteCode` `sendCode`: the invitation's messages,
+    /// resends included, link there instead of usher's invitation page.
+    pub url_template: Option<UrlTemplate>,
 }
 
 impl Invitation {

@@ -228,6 +228,9 @@ pub struct UserQuery {
     pub filter: UserFilter,
     pub sort: UserSort,
     pub direction: Direction,
+    /// Further sort keys, applied in order among users equal on `sort` (Orgo's several
+    /// `order[…]` parameters). Ties left after all of them break by id.
+    pub then_by: Vec<(UserSort, Direction)>,
     pub offset: u64,
     pub limit: u64,
 }

@@ -602,6 +602,8 @@ mod tests {
 /// so a template either renders exactly or is rejected before anything is written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UrlTemplate {
+    /// The template as given, kept with an invitation for its resends.
+    source: String,
     parts: Vec<TemplatePart>,
 }
 
@@ -675,7 +677,15 @@ impl UrlTemplate {
         if !literal.is_empty() {
             parts.push(TemplatePart::Text(literal));
         }
-        Ok(Self { parts })
+        Ok(Self {
+            source: text.to_owned(),
+            parts,
+        })
+    }
+
+    /// The template as it was given.
+    pub fn as_str(&self) -> &str {
+        &self.source
     }
 
     pub fn render(&self, user_id: &str, code: &str, org_id: &str) -> String {

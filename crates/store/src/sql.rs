@@ -45,7 +45,7 @@ pub(crate) static USER_WITH_INVITATION: std::sync::LazyLock<String> =
     });
 
 /// The columns of an invitation row, in the order the row readers expect.
-pub(crate) const INVITATION_COLUMNS: &str = "user_id, token, expires_at, language, email, phone, sent_email, sent_sms, accepted_at, created_at";
+pub(crate) const INVITATION_COLUMNS: &str = "user_id, token, expires_at, language, email, phone, sent_email, sent_sms, accepted_at, created_at, url_template";
 
 /// The number of columns in [`USER_COLUMNS`].
 pub(crate) const USER_COLUMN_COUNT: usize = 38;
@@ -441,15 +441,33 @@ pub(crate) fn users_query(dialect: Dialect, q: &UserQuery, phrase: Option<&str>)
     sql.push(USER_COLUMNS);
     from_users(&mut sql, phrase);
     user_filter(&mut sql, &q.filter);
-    let dir = match q.direction {
+    let dir = |d: Direction| match d {
         Direction::Asc => "ASC",
         Direction::Desc => "DESC",
     };
-    let col = sort_column(q.sort);
-    if q.sort == UserSort::Id {
-        sql.push(&format!(" ORDER BY id {dir}"));
-    } else {
-        sql.push(&format!(" ORDER BY {col} {dir} NULLS LAST, id {dir}"));
+    sql.push(" ORDER BY ");
+    let mut by_id = None;
+    for (i, &(sort, direction)) in std::iter::once(&(q.sort, q.direction))
+        .chain(&q.then_by)
+        .enumerate()
+    {
+        if i > 0 {
+            sql.push(", ");
+        }
+        if sort == UserSort::Id {
+            // Ids are unique: nothing after them could change the order.
+            by_id = Some(direction);
+            sql.push(&format!("id {}", dir(direction)));
+            break;
+        }
+        sql.push(&format!(
+            "{} {} NULLS LAST",
+            sort_column(sort),
+            dir(direction)
+        ));
+    }
+    if by_id.is_none() {
+        sql.push(&format!(", id {}", dir(q.direction)));
     }
     let limit = sql.bind(Param::I64(q.limit.min(i64::MAX as u64) as i64));
     let offset = sql.bind(Param::I64(q.offset.min(i64::MAX as u64) as i64));
@@ -524,6 +542,7 @@ mod tests {
             filter: f,
             sort: UserSort::LastName,
             direction: Direction::Asc,
+            then_by: Vec::new(),
             offset: 0,
             limit: 10,
         };
@@ -554,6 +573,7 @@ mod tests {
             ]),
             sort: UserSort::FirstName,
             direction: Direction::Desc,
+            then_by: Vec::new(),
             offset: 10,
             limit: 5,
         };
@@ -568,6 +588,49 @@ mod tests {
         let p = users_query(Dialect::Postgres, &q, None);
         assert!(p.text.contains("organization_id = $1"));
         assert!(p.text.ends_with("LIMIT $3 OFFSET $4"));
+    }
+
+    #[test]
+    fn several_sort_keys_in_turn() {
+        let mut q = UserQuery {
+            filter: UserFilter::All,
+            sort: UserSort::FirstName,
+            direction: Direction::Asc,
+            then_by: vec![
+                (UserSort::LastName, Direction::Desc),
+                (UserSort::Id, Direction::Asc),
+                (UserSort::Email, Direction::Asc),
+            ],
+            offset: 0,
+            limit: 5,
+        };
+        let s = users_query(Dialect::Sqlite, &q, None);
+        assert!(
+            s.text.ends_with(
+                " ORDER BY first_name ASC NULLS LAST, last_name DESC NULLS LAST, id ASC \
+                 LIMIT ?1 OFFSET ?2"
+            ),
+            "{}",
+            s.text
+        );
+        q.then_by = vec![(UserSort::Email, Direction::Asc)];
+        q.direction = Direction::Desc;
+        let s = users_query(Dialect::Postgres, &q, None);
+        assert!(
+            s.text.ends_with(
+                " ORDER BY first_name DESC NULLS LAST, email_lower ASC NULLS LAST, id DESC \
+                 LIMIT $1 OFFSET $2"
+            ),
+            "{}",
+            s.text
+        );
+        q.sort = UserSort::Id;
+        let s = users_query(Dialect::Sqlite, &q, None);
+        assert!(
+            s.text.ends_with(" ORDER BY id DESC LIMIT ?1 OFFSET ?2"),
+            "{}",
+            s.text
+        );
     }
 
     #[test]
@@ -588,6 +651,6 @@ mod column_tests {
     #[test]
     fn user_column_count_is_right() {
         assert_eq!(USER_COLUMNS.split(", ").count(), USER_COLUMN_COUNT);
-        assert!(USER_WITH_INVITATION.contains("i.created_at FROM users u LEFT JOIN"));
+        assert!(USER_WITH_INVITATION.contains("i.url_template FROM users u LEFT JOIN"));
     }
 }

@@ -200,6 +200,7 @@ fn query(filter: UserFilter) -> UserQuery {
         filter,
         sort: UserSort::Id,
         direction: Direction::Asc,
+        then_by: Vec::new(),
         offset: 0,
         limit: 1000,
     }
@@ -265,6 +266,9 @@ fn invitation(user: UserId, n: i64) -> Invitation {
         sent_sms: false,
         accepted_at: None,
         created_at: at(n),
+        url_template: Some(
+            UrlTemplate::parse("https://app.example/invite?u={{.UserID}}&c={{ .Code }}").unwrap(),
+        ),
     }
 }
 
@@ -1344,6 +1348,7 @@ async fn user_sorting_and_paging(store: Arc<dyn Store>) {
                     filter: UserFilter::Org(a),
                     sort,
                     direction,
+                    then_by: Vec::new(),
                     offset,
                     limit,
                 })
@@ -1468,6 +1473,7 @@ async fn invitations(store: Arc<dyn Store>) {
         sent_sms: true,
         accepted_at: Some(at(3 * DAY + 999_999_999)),
         created_at: at(200),
+        url_template: None,
     };
     commit_ok(&store, vec![Change::PutInvitation(second.clone())]).await;
     assert_eq!(store.invitation(u.id).await.unwrap(), Some(second.clone()));
@@ -2881,6 +2887,7 @@ async fn search_index(store: Arc<dyn Store>) {
         filter,
         sort: UserSort::LastName,
         direction: Direction::Asc,
+        then_by: Vec::new(),
         offset,
         limit,
     };

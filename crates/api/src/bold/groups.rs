@@ -34,7 +34,7 @@ pub(crate) struct ListParams {
     search: Option<String>,
     /// Only this organization's groups.
     organization_id: Option<i64>,
-    /// `name` (default) or `dateCreated`.
+    /// `name`, the only sort (anything else is a 400).
     sort_by: Option<String>,
     /// `Asc` (default) or `Desc`.
     sort_direction: Option<String>,

@@ -214,6 +214,7 @@ pub(super) async fn list(
                 filter,
                 sort,
                 direction,
+                then_by: Vec::new(),
                 offset,
                 limit,
                 with_invitations: true,

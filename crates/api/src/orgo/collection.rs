@@ -35,9 +35,8 @@ impl Paging {
         for (k, v) in pairs {
             match k.as_str() {
                 "page" => {
-                    let n: i64 = v
-                        .parse()
-                        .map_err(|_| OrgoError::bad_request("Page should not be less than 1"))?;
+                    // PHP's `(int)`: leading digits count, none is 0, too many saturate.
+                    let n = php_int(v);
                     if n < 1 {
                         return Err(OrgoError::bad_request("Page should not be less than 1"));
                     }
@@ -86,6 +85,32 @@ impl Paging {
     pub fn offset(&self) -> u64 {
         (self.page - 1).saturating_mul(self.per_page)
     }
+}
+
+/// PHP's `(int)` cast of a string: leading whitespace, a sign and the digits that follow; no
+/// digits is 0; a number beyond 64 bits saturates.
+fn php_int(s: &str) -> i64 {
+    let s = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
+    let (negative, digits) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let mut n: i64 = 0;
+    for b in digits.bytes().take_while(u8::is_ascii_digit) {
+        let d = i64::from(b - b'0');
+        n = match n.checked_mul(10).and_then(|n| {
+            if negative {
+                n.checked_sub(d)
+            } else {
+                n.checked_add(d)
+            }
+        }) {
+            Some(n) => n,
+            None => return if negative { i64::MIN } else { i64::MAX },
+        };
+    }
+    n
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -256,6 +281,25 @@ mod tests {
 
     /// A number too large for 64 bits is capped like any too large value (PHP's `(int)`
     /// saturates); too small is negative.
+    #[test]
+    fn page_is_read_as_php_reads_it() {
+        assert_eq!(php_int("7"), 7);
+        assert_eq!(php_int(" 12abc"), 12);
+        assert_eq!(php_int("+3"), 3);
+        assert_eq!(php_int("-4"), -4);
+        assert_eq!(php_int("abc"), 0);
+        assert_eq!(php_int(""), 0);
+        assert_eq!(php_int("99999999999999999999"), i64::MAX);
+        assert_eq!(php_int("-99999999999999999999"), i64::MIN);
+        let p = paging("page=99999999999999999999");
+        assert_eq!(p.page, i64::MAX as u64);
+        assert_eq!(p.offset(), u64::MAX);
+        let pairs = vec![("page".to_owned(), "-99999999999999999999".to_owned())];
+        assert!(Paging::from_query(&pairs).is_err());
+        let pairs = vec![("page".to_owned(), "x".to_owned())];
+        assert!(Paging::from_query(&pairs).is_err());
+    }
+
     #[test]
     fn items_per_page_overflow() {
         assert_eq!(paging("itemsPerPage=99999999999999999999").per_page, 100);

@@ -24,7 +24,7 @@ pub fn user_body(merge_patch: bool, content_type: &str, bytes: &[u8]) -> Result<
     let bytes = Bytes::copy_from_slice(bytes);
     let status = |e: super::error::OrgoError| e.into_response().status();
     let body = futures::executor::block_on(read_body(kind, &headers, &bytes)).map_err(status)?;
-    users::user_input(&body).map(drop).map_err(status)
+    users::user_input(&body, true).map(drop).map_err(status)
 }
 
 /// `Accept` negotiation.

@@ -63,6 +63,106 @@ fn status_filter(value: &str) -> Result<UserFilter, OrgoError> {
     ))
 }
 
+/// The filter and sort keys of a users collection query, read as PHP and API Platform read them:
+/// - `email`, `firstName` and `lastName` match a part of the field, case-insensitively. A plain
+///   parameter given twice keeps its last value; the array form (`email[]=a&email[]=b`, or
+///   `email[0]=…`) matches any of its values.
+/// - `keyword` matches a part of the first name, last name or email (not the phone number).
+/// - `order[field]=asc|desc` parameters sort in the order they are given; one given twice keeps
+///   its first place and its last direction; an unknown field or direction is ignored.
+fn list_query(
+    params: &[(String, String)],
+) -> Result<(UserFilter, Vec<(UserSort, Direction)>), OrgoError> {
+    // Per text filter: its values, and whether they came in the array form.
+    let mut texts: Vec<(TextField, Vec<String>, bool)> = Vec::new();
+    let mut orders: Vec<(String, String)> = Vec::new();
+    let mut filter = UserFilter::All;
+    for (k, v) in params {
+        let (name, index) = match k.find('[') {
+            Some(i) if k.ends_with(']') => (&k[..i], Some(&k[i + 1..k.len() - 1])),
+            _ => (k.as_str(), None),
+        };
+        let field = match name {
+            "email" => Some(TextField::Email),
+            "firstName" => Some(TextField::FirstName),
+            "lastName" => Some(TextField::LastName),
+            _ => None,
+        };
+        if let Some(field) = field {
+            // API Platform keeps only list entries (`[]` or a number) of an array filter.
+            if index.is_some_and(|i| !(i.is_empty() || i.bytes().all(|b| b.is_ascii_digit()))) {
+                continue;
+            }
+            let array = index.is_some();
+            match texts.iter_mut().find(|(f, ..)| *f == field) {
+                Some((_, values, was_array)) => {
+                    if !(array && *was_array) {
+                        values.clear();
+                    }
+                    values.push(v.clone());
+                    *was_array = array;
+                }
+                None => texts.push((field, vec![v.clone()], array)),
+            }
+            continue;
+        }
+        match (name, index) {
+            ("keyword", None) => {
+                filter = filter
+                    .and(UserFilter::Search(v.clone()))
+                    .and(UserFilter::Or(
+                        [TextField::FirstName, TextField::LastName, TextField::Email]
+                            .into_iter()
+                            .map(|field| contains(field, v))
+                            .collect(),
+                    ))
+            }
+            ("roles", _) => filter = filter.and(UserFilter::Role(v.clone())),
+            ("status", None) => filter = filter.and(status_filter(v)?),
+            ("order", Some(column)) => match orders.iter_mut().find(|(c, _)| c == column) {
+                Some((_, d)) => *d = v.clone(),
+                None => orders.push((column.to_owned(), v.clone())),
+            },
+            _ => {}
+        }
+    }
+    for (field, values, _) in texts {
+        let mut any: Vec<UserFilter> = values.iter().map(|v| contains(field, v)).collect();
+        filter = filter.and(if any.len() == 1 {
+            any.remove(0)
+        } else {
+            UserFilter::Or(any)
+        });
+    }
+    let sorts = orders
+        .iter()
+        .filter_map(|(column, direction)| {
+            let column = match column.as_str() {
+                "firstName" => UserSort::FirstName,
+                "lastName" => UserSort::LastName,
+                "email" => UserSort::Email,
+                "id" => UserSort::Id,
+                _ => return None,
+            };
+            let direction = match direction.to_ascii_lowercase().as_str() {
+                "asc" => Direction::Asc,
+                "desc" => Direction::Desc,
+                _ => return None,
+            };
+            Some((column, direction))
+        })
+        .collect();
+    Ok((filter, sorts))
+}
+
+fn contains(field: TextField, value: &str) -> UserFilter {
+    UserFilter::Text {
+        field,
+        op: TextOp::ContainsIgnoreCase,
+        value: value.to_owned(),
+    }
+}
+
 /// `GET /api/v1/users`: a Hydra collection of the organization's users.
 pub(super) async fn list(
     State(state): State<AppState>,
@@ -76,41 +176,9 @@ pub(super) async fn list(
     }
     let pairs = pairs(query);
     let paging = Paging::from_query(&pairs)?;
-    let mut filter = UserFilter::All;
-    let mut sort = (UserSort::Id, Direction::Asc);
-    let mut sorted = false;
-    for (k, v) in &paging.others {
-        let text = |field| UserFilter::Text {
-            field,
-            op: TextOp::ContainsIgnoreCase,
-            value: v.clone(),
-        };
-        match k.as_str() {
-            "email" => filter = filter.and(text(TextField::Email)),
-            "firstName" => filter = filter.and(text(TextField::FirstName)),
-            "lastName" => filter = filter.and(text(TextField::LastName)),
-            "keyword" => filter = filter.and(UserFilter::Search(v.clone())),
-            "roles" | "roles[]" => filter = filter.and(UserFilter::Role(v.clone())),
-            "status" => filter = filter.and(status_filter(v)?),
-            key if key.starts_with("order[") && key.ends_with(']') && !sorted => {
-                let column = match &key[6..key.len() - 1] {
-                    "firstName" => UserSort::FirstName,
-                    "lastName" => UserSort::LastName,
-                    "email" => UserSort::Email,
-                    "id" => UserSort::Id,
-                    _ => continue,
-                };
-                let direction = match v.to_ascii_lowercase().as_str() {
-                    "asc" => Direction::Asc,
-                    "desc" => Direction::Desc,
-                    _ => continue,
-                };
-                sort = (column, direction);
-                sorted = true;
-            }
-            _ => {}
-        }
-    }
+    let (filter, sorts) = list_query(&paging.others)?;
+    let mut sorts = sorts.into_iter();
+    let (sort, direction) = sorts.next().unwrap_or((UserSort::Id, Direction::Asc));
     let list = state
         .services
         .list_users(
@@ -118,8 +186,9 @@ pub(super) async fn list(
             UserListQuery {
                 org: None,
                 filter,
-                sort: sort.0,
-                direction: sort.1,
+                sort,
+                direction,
+                then_by: sorts.collect(),
                 offset: paging.offset(),
                 limit: paging.per_page,
                 with_invitations: false,
@@ -168,12 +237,38 @@ pub(super) struct UserInput {
     attributes: Map<String, Value>,
 }
 
-pub(super) fn user_input(body: &Map<String, Value>) -> Result<UserInput, OrgoError> {
+/// The members of a create (`creating`: email required) or merge-patch body. A user always has
+/// an email (Orgo's `NotBlank`), so `"email": null` is refused like `""`, not a deletion.
+pub(super) fn user_input(
+    body: &Map<String, Value>,
+    creating: bool,
+) -> Result<UserInput, OrgoError> {
     let mut v = Validator::new();
+    let first_name = item::nullable_text(&mut v, body, "firstName", limits::SHORT_TEXT);
+    let last_name = item::nullable_text(&mut v, body, "lastName", limits::SHORT_TEXT);
+    let email = match item::email_member(&mut v, body, "email") {
+        Some(None) => {
+            v.push(FieldError::new(
+                Field::Wire("email".into()),
+                "required",
+                "blank",
+            ));
+            None
+        }
+        None if creating && !body.contains_key("email") => {
+            v.push(FieldError::new(
+                Field::Wire("email".into()),
+                "required",
+                "blank",
+            ));
+            None
+        }
+        e => e,
+    };
     let input = UserInput {
-        first_name: item::nullable_text(&mut v, body, "firstName", limits::SHORT_TEXT),
-        last_name: item::nullable_text(&mut v, body, "lastName", limits::SHORT_TEXT),
-        email: item::email_member(&mut v, body, "email"),
+        first_name,
+        last_name,
+        email,
         phone: item::phone_member(&mut v, body, "phoneNumber"),
         roles: item::roles_member(&mut v, body),
         attributes: item::attribute_patch(&mut v, body),
@@ -211,8 +306,19 @@ pub(super) async fn create(
     RawBody(headers, bytes): RawBody,
 ) -> Result<Response, OrgoError> {
     let body = read_body(BodyKind::Create, &headers, &bytes).await?;
-    let input = user_input(&body)?;
+    let input = user_input(&body, true)?;
+    if p.org().is_none() && p.read_only {
+        return Err(OrgoError::status(StatusCode::FORBIDDEN, "Access Denied."));
+    }
+    if p.org().is_none() {
+        // Orgo's body names no organization: the caller's is the user's (decision, docs/orgo.md).
+        return Err(OrgoError::bad_request(
+            "An instance-admin credential has no organization to create the user in: use an \
+             organization admin's credential, or Bold or Zitadel, which name the organization.",
+        ));
+    }
     let Some(Some(email)) = input.email else {
+        // user_input has refused a create body without an email already.
         return Err(OrgoError::one(
             "email",
             "This value should not be blank.",
@@ -301,7 +407,7 @@ pub(super) async fn patch(
         return Err(OrgoError::status(StatusCode::FORBIDDEN, "Access Denied."));
     }
     let body = read_body(BodyKind::MergePatch, &headers, &bytes).await?;
-    let input = user_input(&body)?;
+    let input = user_input(&body, false)?;
     let (roles, super_user) = match input.roles {
         Some(r) => {
             let (r, su) = split_roles(r);

@@ -445,6 +445,7 @@ impl Calls {
                     } else {
                         Direction::Desc
                     },
+                    then_by: Vec::new(),
                     offset: q.offset,
                     limit,
                     with_invitations: false,

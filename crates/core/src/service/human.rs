@@ -943,6 +943,10 @@ impl Services {
                 sent_sms: false,
                 accepted_at: None,
                 created_at: now,
+                url_template: match &delivery {
+                    InviteDelivery::Send { url_template } => url_template.clone(),
+                    InviteDelivery::Return => None,
+                },
             };
             let mut next = user.clone();
             next.sequence += 1;
@@ -954,20 +958,14 @@ impl Services {
             });
             cs.push(Change::PutInvitation(inv.clone()));
             let returned = match &delivery {
-                InviteDelivery::Send { url_template } => {
+                InviteDelivery::Send { .. } => {
                     let org = self
                         .store()
                         .organization(user.org_id)
                         .await?
                         .ok_or(Error::NotFound(Entity::Organization))?;
-                    for m in self.invitation_messages_with(
-                        &next,
-                        &inv,
-                        &org.name,
-                        true,
-                        false,
-                        url_template.as_ref(),
-                    ) {
+                    // The link follows the invitation's template (kept for resends).
+                    for m in self.invitation_messages(&next, &inv, &org.name, true, false) {
                         cs.push(Change::Outbox(m));
                     }
                     None

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::Services;
-use crate::error::{Conflict, Entity, Error, Field, FieldError, Result};
+use crate::error::{Conflict, Entity, Error, Result};
 use crate::model::*;
 use crate::ports::*;
 use crate::principal::Principal;
@@ -194,16 +194,12 @@ impl Services {
             Some(id) => (known.users.get(&id).cloned().ok_or(Error::Conflict)?, false),
             None => {
                 // The rule of a created user (`Services::create`).
-                let first_name = row
-                    .first_name
-                    .as_deref()
-                    .is_some_and(|f| !f.trim().is_empty());
-                if !first_name && row.email.is_none() && row.phone.is_none() {
-                    return Err(Error::Invalid(vec![FieldError::new(
-                        Field::FirstName,
-                        "required",
-                        "A first name, email address or phone number is required",
-                    )]));
+                if !super::users::names_someone(
+                    row.first_name.as_deref(),
+                    row.email.is_some(),
+                    row.phone.is_some(),
+                ) {
+                    return Err(Error::Invalid(vec![super::users::no_one_named()]));
                 }
                 if row.email.is_none()
                     && let Some(ph) = &row.phone

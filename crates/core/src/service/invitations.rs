@@ -61,6 +61,7 @@ impl Services {
                 sent_sms: false,
                 accepted_at: None,
                 created_at: now,
+                url_template: None,
             };
             let mut inv = match current.clone() {
                 Some(i) if !i.is_expired(now) => i,

@@ -42,6 +42,9 @@ impl Services {
         secret: String,
     ) -> Result<NewKey> {
         let now = self.now();
+        if draft.name.trim().is_empty() {
+            return Err(Error::Invalid(vec![FieldError::required(Field::Name)]));
+        }
         if let Some(exp) = draft.expiration
             && exp <= now
         {

@@ -204,7 +204,8 @@ impl Services {
         )
     }
 
-    /// The invitation by email and/or SMS, as asked.
+    /// The invitation by email and/or SMS, as asked; its link is made from the invitation's
+    /// template when it has one, else usher's invitation page.
     pub(crate) fn invitation_messages(
         &self,
         user: &User,
@@ -213,20 +214,7 @@ impl Services {
         send_email: bool,
         send_sms: bool,
     ) -> Vec<OutboxMessage> {
-        self.invitation_messages_with(user, inv, org_name, send_email, send_sms, None)
-    }
-
-    /// The invitation, its link made from `template` when one is given.
-    pub(crate) fn invitation_messages_with(
-        &self,
-        user: &User,
-        inv: &Invitation,
-        org_name: &str,
-        send_email: bool,
-        send_sms: bool,
-        template: Option<&UrlTemplate>,
-    ) -> Vec<OutboxMessage> {
-        let url = self.link(user, &inv.token, template, || {
+        let url = self.link(user, &inv.token, inv.url_template.as_ref(), || {
             inv.url(&self.config().public_url)
         });
         let params = json!({

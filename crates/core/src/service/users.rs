@@ -176,6 +176,8 @@ pub struct UserListQuery {
     pub filter: UserFilter,
     pub sort: UserSort,
     pub direction: Direction,
+    /// Further sort keys after `sort` (see [`UserQuery::then_by`]).
+    pub then_by: Vec<(UserSort, Direction)>,
     pub offset: u64,
     pub limit: u64,
     pub with_invitations: bool,
@@ -189,6 +191,7 @@ impl Default for UserListQuery {
             filter: UserFilter::All,
             sort: UserSort::Id,
             direction: Direction::Asc,
+            then_by: Vec::new(),
             offset: 0,
             limit: 50,
             with_invitations: false,
@@ -221,6 +224,20 @@ fn audit(
         fields,
         created_at: now,
     })
+}
+
+/// Bold's rule (spec/bold.md): a user has a first name, an email address or a phone number; a
+/// last name alone, or a first name of spaces, names nobody.
+pub(super) fn names_someone(first_name: Option<&str>, email: bool, phone: bool) -> bool {
+    first_name.is_some_and(|f| !f.trim().is_empty()) || email || phone
+}
+
+pub(super) fn no_one_named() -> FieldError {
+    FieldError::new(
+        Field::FirstName,
+        "required",
+        "A first name, email address or phone number is required",
+    )
 }
 
 /// RFC 7396 merge patch of `patch` into `target`; true when something changed.
@@ -332,16 +349,12 @@ impl Services {
         let mut v = Validator::new();
         // Bold's rule (spec/bold.md): a first name, an email address or a phone number; a last
         // name alone, or a first name of spaces, names nobody.
-        let first_name = input
-            .first_name
-            .as_deref()
-            .is_some_and(|f| !f.trim().is_empty());
-        if !first_name && input.email.is_none() && input.phone.is_none() {
-            v.push(FieldError::new(
-                Field::FirstName,
-                "required",
-                "A first name, email address or phone number is required",
-            ));
+        if !names_someone(
+            input.first_name.as_deref(),
+            input.email.is_some(),
+            input.phone.is_some(),
+        ) {
+            v.push(no_one_named());
         }
         if let Some(inv) = &input.invitation {
             if inv.send_email && input.email.is_none() {
@@ -473,6 +486,7 @@ impl Services {
             sent_sms: req.send_sms,
             accepted_at: None,
             created_at: now,
+            url_template: None,
         });
         cs.push(audit(
             &user,
@@ -630,6 +644,7 @@ impl Services {
             filter,
             sort: q.sort,
             direction: q.direction,
+            then_by: q.then_by,
             offset: q.offset,
             limit: q.limit,
         };
@@ -818,6 +833,18 @@ impl Services {
             scope.email = email_scope;
             scope.super_user = su;
             rights::may_update(p, rel, scope)?;
+            // The create rule holds after a change too: the last of first name, email and phone
+            // cannot be taken away (a user that never had one may still change other fields).
+            let identifying = ["first_name", "email", "phone"];
+            if fields.iter().any(|f| identifying.contains(&f.as_str()))
+                && !names_someone(
+                    next.first_name.as_deref(),
+                    next.email.is_some(),
+                    next.phone.is_some(),
+                )
+            {
+                return Err(Error::Invalid(vec![no_one_named()]));
+            }
 
             let send_email = patch.email_verify == Some(true);
             let send_phone = patch.phone_verify == Some(true);

@@ -288,6 +288,20 @@ async fn create_api_key(app: TestApp) {
         .find(|k| k["id"] == id4)
         .unwrap();
     assert_eq!(k4["expiration"], "2026-04-16T09:38:37Z");
+
+    // A key needs a name, as an organization does.
+    let before = ids(&app.get("/v1/api-keys", &app.admin).await);
+    for body in [
+        json!({"organizationId": 1}),
+        json!({"name": null, "organizationId": 1}),
+        json!({"name": "", "organizationId": 1}),
+        json!({"name": "  ", "organizationId": 1}),
+    ] {
+        let r = app.post("/v1/api-keys", &app.admin, body.clone()).await;
+        r.bold_error(400, "InvalidInput");
+        assert_eq!(r.body["message"], "Missing value: name", "{body}");
+    }
+    assert_eq!(ids(&app.get("/v1/api-keys", &app.admin).await), before);
 }
 
 /// `GET /v1/api-keys` never shows a secret (nor its hash), and an organization admin sees only

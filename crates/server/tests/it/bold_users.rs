@@ -576,6 +576,42 @@ async fn update_errors(app: TestApp) {
     r.bold_error(401, "InvalidToken");
     // The user is untouched by all of it.
     assert_eq!(app.get(&path, &admin).await.body["firstName"], "A");
+
+    // The create rule holds for updates: a first name, email address or phone number stays.
+    for body in [
+        json!({"firstName": null}),
+        json!({"firstName": ""}),
+        json!({"firstName": "   ", "lastName": "Only"}),
+        json!({"firstName": null, "emailAddress": null, "phoneNumber": ""}),
+    ] {
+        let r = app.put(&path, &admin, body.clone()).await;
+        r.bold_error(400, "InvalidInput");
+        assert_eq!(r.body["message"], "Missing value: firstName", "{body}");
+    }
+    assert_eq!(app.get(&path, &admin).await.body["firstName"], "A");
+    // Another of the three may take the first name's place, in the same request or before.
+    app.put(
+        &path,
+        &admin,
+        json!({"firstName": null, "phoneNumber": "+31850607337"}),
+    )
+    .await
+    .expect(200);
+    let r = app.get(&path, &admin).await;
+    assert_eq!(r.body["firstName"], Value::Null);
+    assert_eq!(r.body["phoneNumber"], "+31850607337");
+    let r = app.put(&path, &admin, json!({"phoneNumber": null})).await;
+    r.bold_error(400, "InvalidInput");
+    app.put(
+        &path,
+        &admin,
+        json!({"emailAddress": "a@example.com", "phoneNumber": null}),
+    )
+    .await
+    .expect(200);
+    let r = app.get(&path, &admin).await;
+    assert_eq!(r.body["phoneNumber"], Value::Null);
+    assert_eq!(r.body["emailAddress"], "a@example.com");
 }
 
 async fn list_filters_sorts_and_pages(app: TestApp) {

@@ -1068,6 +1068,67 @@ async fn collections(app: TestApp) {
         [eve, dave]
     );
     assert_eq!(ids_of(&filtered("order[id]=asc").await), ids);
+    // Several orders apply in turn, as PHP reads them: one given twice keeps its first place and
+    // takes its last direction; an unknown field or direction is skipped.
+    assert_eq!(
+        ids_of(&filtered("order[lastName]=asc&order[firstName]=desc").await),
+        [eve, carol, bob, alice, dave]
+    );
+    assert_eq!(
+        ids_of(&filtered("order[lastName]=desc&order[firstName]=asc&order[lastName]=asc").await),
+        [eve, carol, alice, bob, dave]
+    );
+    assert_eq!(
+        ids_of(&filtered("order[nope]=asc&order[firstName]=sideways&order[email]=desc").await),
+        [eve, dave, carol, bob, alice]
+    );
+    assert_eq!(
+        ids_of(&filtered("order[lastName]=desc&order[id]=asc&order[firstName]=desc").await),
+        [dave, alice, bob, carol, eve]
+    );
+    // Array filters match any of their values; a plain parameter given twice keeps the last.
+    assert_eq!(
+        ids_of(&filtered("email[]=alice&email[]=carol").await),
+        [alice, carol]
+    );
+    assert_eq!(
+        ids_of(&filtered("firstName[0]=bob&firstName[1]=eve").await),
+        [bob, eve]
+    );
+    assert_eq!(ids_of(&filtered("email=alice&email=carol").await), [carol]);
+    assert_eq!(
+        ids_of(&filtered("email[]=alice&email=carol").await),
+        [carol]
+    );
+    assert_eq!(
+        ids_of(&filtered("email=carol&email[]=alice").await),
+        [alice]
+    );
+    assert_eq!(
+        ids_of(&filtered("email[]=alice&email[]=corp&lastName=smith").await),
+        [alice, dave]
+    );
+    assert_eq!(ids_of(&filtered("email[x]=alice").await), ids);
+    // `keyword` looks at names and email, not the phone number.
+    merge(
+        &app,
+        &format!("/api/v1/users/{alice}"),
+        &admin,
+        json!({"phoneNumber": "+31850607337"}),
+    )
+    .await
+    .expect(200);
+    assert_eq!(ids_of(&filtered("keyword=0607").await), Vec::<i64>::new());
+    assert_eq!(ids_of(&filtered("keyword=ALICE").await), [alice]);
+    // `page` is read as PHP's `(int)` reads it: leading digits, and beyond 64 bits the last
+    // possible page, which is empty.
+    assert_eq!(
+        ids_of(&filtered("page=2abc&itemsPerPage=2").await),
+        [carol, dave]
+    );
+    let r = filtered("page=99999999999999999999").await;
+    assert_eq!(ids_of(&r), Vec::<i64>::new());
+    assert_eq!(r.body["hydra:totalItems"], 5);
     // Pagination cannot be turned off.
     let r = get(&app, "/api/v1/users?pagination=false", &admin).await;
     assert_problem(&r, 400, "Pagination cannot be disabled for this resource.");
@@ -1551,6 +1612,22 @@ async fn merge_patch_and_fields(app: TestApp) {
     assert_eq!(got.body, r.body, "GET answers what POST answered");
     // Item GETs say where they live.
     assert_eq!(header(&got, "content-location"), iri);
+    // An instance-admin credential has no organization to put a user in; nothing is created.
+    let r = post_ld(
+        &app,
+        "/api/v1/users",
+        &app.admin,
+        json!({"email": "inst@example.com"}),
+    )
+    .await;
+    assert_problem(
+        &r,
+        400,
+        "An instance-admin credential has no organization to create the user in: use an \
+         organization admin's credential, or Bold or Zitadel, which name the organization.",
+    );
+    let r = get(&app, "/api/v1/users?email=inst@", &app.admin).await;
+    assert_eq!(r.body["hydra:totalItems"], 0, "{}", r.text);
 
     // A date and time without an offset (HTML `datetime-local`) is read as UTC.
     for (given, shown) in [
@@ -1706,6 +1783,24 @@ async fn empty_email_is_blank(app: TestApp) {
     assert_violations(&r, &blank("email"));
     let r = merge(&app, &item, &admin, json!({"email": ""})).await;
     assert_violations(&r, &blank("email"));
+    // A user always has an email: null does not delete it, and none on create is blank too,
+    // reported with the other bad fields.
+    let r = merge(&app, &item, &admin, json!({"email": null})).await;
+    assert_violations(&r, &blank("email"));
+    let r = post_ld(&app, "/api/v1/users", &admin, json!({"email": null})).await;
+    assert_violations(&r, &blank("email"));
+    let r = post_ld(&app, "/api/v1/users", &admin, json!({"privacy": "str"})).await;
+    assert_violations(
+        &r,
+        &[
+            ("email", "This value should not be blank.", Some(NOT_BLANK)),
+            (
+                "privacy",
+                "This value should be of type object.",
+                Some(INVALID_TYPE),
+            ),
+        ],
+    );
     // All at once with the other bad fields.
     let r = merge(&app, &item, &admin, json!({"email": "", "privacy": "str"})).await;
     assert_violations(

@@ -2828,6 +2828,11 @@ async fn password_state_and_invite_calls(backend: Backend) {
     r.expect(200);
     let resent = smtp.wait_for(3).await.remove(2);
     assert_eq!(resent.to, ["gus@example.com"]);
+    // The resend links where the first message did: the invitation keeps its template.
+    assert_eq!(
+        resent.link("https://app.example/invite"),
+        format!("https://app.example/invite?u={guest}&c={token}")
+    );
     let b = call_ok(
         &app,
         &admin,

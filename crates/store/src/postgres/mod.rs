@@ -197,12 +197,13 @@ const INSERT_ORGANIZATION: &str =
     "INSERT INTO organizations (id, name, created_at, modified_at) VALUES ($1, $2, $3, $4)";
 const DELETE_USER: &str = "DELETE FROM users WHERE id = $1";
 const PUT_INVITATION: &str = "INSERT INTO invitations (user_id, token, expires_at, language, email, phone, \
-                 sent_email, sent_sms, accepted_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                 sent_email, sent_sms, accepted_at, created_at, url_template) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
                  ON CONFLICT (user_id) DO UPDATE SET token = EXCLUDED.token, \
                  expires_at = EXCLUDED.expires_at, language = EXCLUDED.language, \
                  email = EXCLUDED.email, phone = EXCLUDED.phone, sent_email = EXCLUDED.sent_email, \
                  sent_sms = EXCLUDED.sent_sms, accepted_at = EXCLUDED.accepted_at, \
-                 created_at = EXCLUDED.created_at";
+                 created_at = EXCLUDED.created_at, url_template = EXCLUDED.url_template";
 const DELETE_INVITATION: &str = "DELETE FROM invitations WHERE user_id = $1";
 const INSERT_GROUP: &str = "INSERT INTO user_groups (id, organization_id, name, description, remarks, \
                  external_id, created_at, modified_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
@@ -346,6 +347,7 @@ async fn apply_one(tx: &deadpool_postgres::Transaction<'_>, c: &Change) -> Resul
                     &i.sent_sms,
                     &i.accepted_at.map(|t| t.nanos()),
                     &i.created_at.nanos(),
+                    &i.url_template.as_ref().map(|t| t.as_str()),
                 ],
             )
             .await

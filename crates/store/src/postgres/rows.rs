@@ -131,6 +131,10 @@ pub(super) fn invitation_offset(r: &Row, o: usize) -> Invitation {
         sent_sms: r.get(o + 7),
         accepted_at: r.get::<_, Option<i64>>(o + 8).map(ts),
         created_at: ts(r.get(o + 9)),
+        // Checked when it was stored; one that no longer parses links to usher's own page.
+        url_template: r
+            .get::<_, Option<String>>(o + 10)
+            .and_then(|t| UrlTemplate::parse(&t).ok()),
     }
 }
 

@@ -957,12 +957,13 @@ fn apply_one(conn: &Connection, c: &Change) -> std::result::Result<(), Step> {
         Change::PutInvitation(i) => {
             conn.prepare_cached(
                 "INSERT INTO invitations (user_id, token, expires_at, language, email, phone, \
-                 sent_email, sent_sms, accepted_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+                 sent_email, sent_sms, accepted_at, created_at, url_template) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
                  ON CONFLICT (user_id) DO UPDATE SET token = excluded.token, \
                  expires_at = excluded.expires_at, language = excluded.language, \
                  email = excluded.email, phone = excluded.phone, sent_email = excluded.sent_email, \
                  sent_sms = excluded.sent_sms, accepted_at = excluded.accepted_at, \
-                 created_at = excluded.created_at",
+                 created_at = excluded.created_at, url_template = excluded.url_template",
             )?
             .execute(params![
                 i.user_id.0,
@@ -975,6 +976,7 @@ fn apply_one(conn: &Connection, c: &Change) -> std::result::Result<(), Step> {
                 b(i.sent_sms),
                 i.accepted_at.map(|t| t.nanos()),
                 i.created_at.nanos(),
+                i.url_template.as_ref().map(|t| t.as_str()),
             ])?;
         }
         Change::DeleteInvitation(id) => {
