@@ -18,6 +18,8 @@ mod generated {
 
 pub use generated::*;
 
+pub mod json_shape;
+
 /// The whole `FileDescriptorSet` (with imports and source info) the code was generated from, e.g.
 /// for gRPC server reflection or descriptor checks.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/zitadel.fds.bin"));

@@ -18,35 +18,46 @@ use tower::Service;
 #[derive(Debug, Clone, Copy)]
 pub struct TooLarge(pub usize);
 
-/// Marks a request whose JSON message was an array (see [`json_array`]).
-#[derive(Debug, Clone, Copy)]
-pub struct NotAnObject;
+/// Marks a request whose JSON message has the wrong shape (see [`json_shape_error`]); the value
+/// says where and why.
+#[derive(Debug, Clone)]
+pub struct BadShape(pub String);
 
-/// Whether JSON text is an array. proto3 JSON writes a message as an object, but the serde derive
-/// of the generated messages would also read an array, positionally (`[{"limit": 2}]` as
-/// `ListUsersRequest.query`); the REST gateway and [`BodyLimit`] refuse it first.
-pub fn starts_an_array(json: &[u8]) -> bool {
-    json.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[')
+/// Why the JSON text of the request message `message` (a full name) does not have proto3 JSON's
+/// shape. The serde derive of the generated messages would also read an array where a message
+/// belongs, positionally (`[{"limit": 2}]` as `ListUsersRequest.query`, `"profile": ["Ann",
+/// "Lee"]`); the REST gateway and [`BodyLimit`] refuse it first.
+pub fn json_shape_error(message: &str, json: &[u8]) -> Option<String> {
+    usher_zitadel_proto::json_shape::shape_error(message, json)
 }
 
-/// Whether a buffered Connect or gRPC(-Web) JSON request carries an array as its message. A
-/// compressed body is left to the decoder.
-fn json_array(headers: &HeaderMap, body: &[u8]) -> bool {
+/// The shape error of a buffered Connect or gRPC(-Web) JSON request to `path` (which ends in the
+/// method's name). A compressed body is left to the decoder.
+fn json_request_error(path: &str, headers: &HeaderMap, body: &[u8]) -> Option<String> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     if !ct.contains("json") {
-        return false;
+        return None;
     }
+    let method = path.rsplit('/').next().unwrap_or_default();
+    let message = usher_zitadel_proto::json_shape::input_type(method)?;
     if ct.starts_with("application/grpc") {
         // One uncompressed frame: flag 0, four length bytes, the message.
-        matches!(body, [0, _, _, _, _, message @ ..] if starts_an_array(message))
+        match body {
+            [0, _, _, _, _, json @ ..] => json_shape_error(message, json),
+            _ => None,
+        }
     } else {
         let compressed = headers
             .get(header::CONTENT_ENCODING)
             .is_some_and(|v| v.as_bytes() != b"identity");
-        !compressed && starts_an_array(body)
+        if compressed {
+            None
+        } else {
+            json_shape_error(message, body)
+        }
     }
 }
 
@@ -122,12 +133,16 @@ where
                 body
             } else {
                 match to_bytes(body, limit).await {
-                    Ok(bytes) if json_array(&parts.headers, &bytes) => {
-                        parts.headers.remove(header::CONTENT_LENGTH);
-                        parts.extensions.insert(NotAnObject);
-                        Body::from(empty_message(&parts.headers))
+                    Ok(bytes) => {
+                        match json_request_error(parts.uri.path(), &parts.headers, &bytes) {
+                            Some(why) => {
+                                parts.headers.remove(header::CONTENT_LENGTH);
+                                parts.extensions.insert(BadShape(why));
+                                Body::from(empty_message(&parts.headers))
+                            }
+                            None => Body::from(bytes),
+                        }
                     }
-                    Ok(bytes) => Body::from(bytes),
                     // Over the limit (or a body that broke off: nobody reads that answer).
                     Err(_) => {
                         parts.headers.remove(header::CONTENT_LENGTH);
@@ -152,30 +167,57 @@ mod tests {
     use axum::http::HeaderValue;
 
     #[test]
-    fn json_arrays_are_found_in_each_framing() {
-        let of = |ct: &str, encoding: Option<&str>, body: &[u8]| {
+    fn json_shapes_are_checked_in_each_framing() {
+        let of = |path: &str, ct: &str, encoding: Option<&str>, body: &[u8]| {
             let mut h = HeaderMap::new();
             h.insert(header::CONTENT_TYPE, HeaderValue::from_str(ct).unwrap());
             if let Some(e) = encoding {
                 h.insert(header::CONTENT_ENCODING, HeaderValue::from_str(e).unwrap());
             }
-            json_array(&h, body)
+            json_request_error(path, &h, body).is_some()
         };
-        assert!(of("application/json", None, b"[]"));
+        let list = "/zitadel.user.v2.UserService/ListUsers";
+        let add = "/zitadel/zitadel.user.v2.UserService/AddHumanUser";
+        assert!(of(list, "application/json", None, b"[]"));
         assert!(of(
+            list,
             "application/json; charset=utf-8",
             None,
             b" \n[{\"limit\":2}]"
         ));
-        assert!(of("application/json", Some("identity"), b"[]"));
-        assert!(of("application/grpc-web+json", None, b"\0\0\0\0\x02[]"));
-        assert!(of("application/grpc+json", None, b"\0\0\0\0\x03 []"));
-        assert!(!of("application/json", None, b"{}"));
-        assert!(!of("application/json", None, b"\"[\""));
-        assert!(!of("application/json", None, b""));
-        assert!(!of("application/json", Some("gzip"), b"[]"));
-        assert!(!of("application/proto", None, b"[]"));
-        assert!(!of("application/grpc+json", None, b"\x01\0\0\0\x02[]"));
+        assert!(of(list, "application/json", Some("identity"), b"[]"));
+        assert!(of(
+            list,
+            "application/grpc-web+json",
+            None,
+            b"\0\0\0\0\x02[]"
+        ));
+        assert!(of(list, "application/grpc+json", None, b"\0\0\0\0\x03 []"));
+        assert!(of(list, "application/json", None, b"{\"query\": [0, 2]}"));
+        assert!(of(
+            add,
+            "application/json",
+            None,
+            b"{\"profile\": [\"Ann\", \"Lee\"]}"
+        ));
+        assert!(!of(add, "application/json", None, b"{\"profile\": {}}"));
+        assert!(!of(list, "application/json", None, b"{}"));
+        assert!(!of(list, "application/json", None, b"\"[\""));
+        assert!(!of(list, "application/json", None, b""));
+        assert!(!of(list, "application/json", Some("gzip"), b"[]"));
+        assert!(!of(list, "application/proto", None, b"[]"));
+        assert!(!of(
+            list,
+            "application/grpc+json",
+            None,
+            b"\x01\0\0\0\x02[]"
+        ));
+        assert!(!of(
+            "/zitadel.user.v2.UserService/Nothing",
+            "application/json",
+            None,
+            b"[]"
+        ));
     }
 
     #[test]

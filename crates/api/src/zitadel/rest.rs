@@ -17,7 +17,7 @@ use usher_core::service::StateChange;
 use usher_zitadel_proto::connectrpc::ErrorCode;
 use usher_zitadel_proto::zitadel::user::v2::*;
 
-use super::body_limit::starts_an_array;
+use super::body_limit::json_shape_error;
 use super::calls::Calls;
 use super::error::ZError;
 use crate::AppState;
@@ -61,9 +61,6 @@ impl FromRequest<AppState> for ZBody {
     }
 }
 
-/// Why a JSON array is not a request message.
-pub(super) const NOT_AN_OBJECT: &str = "a message is a JSON object, not an array";
-
 /// Authenticates, parses the body (empty = `{}`), sets the path's id, runs the call, renders.
 async fn run<Req, Resp, F, Fut>(
     state: AppState,
@@ -73,7 +70,7 @@ async fn run<Req, Resp, F, Fut>(
     call: F,
 ) -> Response
 where
-    Req: DeserializeOwned + Default,
+    Req: DeserializeOwned + Default + usher_zitadel_proto::buffa::MessageName,
     Resp: Serialize,
     F: FnOnce(Calls, Principal, HeaderMap, Req) -> Fut,
     Fut: Future<Output = Result<Resp, ZError>>,
@@ -84,8 +81,8 @@ where
     };
     let mut req: Req = if body.iter().all(u8::is_ascii_whitespace) {
         Req::default()
-    } else if starts_an_array(&body) {
-        return ZError::undecodable(NOT_AN_OBJECT).into_rest();
+    } else if let Some(why) = json_shape_error(Req::FULL_NAME, &body) {
+        return ZError::undecodable(why).into_rest();
     } else {
         match serde_json::from_slice(&body) {
             Ok(r) => r,

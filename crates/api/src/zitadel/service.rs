@@ -8,10 +8,9 @@ use usher_zitadel_proto::connectrpc::{
 };
 use usher_zitadel_proto::zitadel::user::v2::*;
 
-use super::body_limit::{NotAnObject, TooLarge};
+use super::body_limit::{BadShape, TooLarge};
 use super::calls::Calls;
 use super::error::ZError;
-use super::rest::NOT_AN_OBJECT;
 use crate::common::auth::authenticate;
 
 pub struct UserServiceImpl {
@@ -24,8 +23,8 @@ impl UserServiceImpl {
             return Err(ZError::too_large(*limit).into_connect());
         }
         // Like connectrpc's own decode errors, this comes before authentication.
-        if ctx.extensions().get::<NotAnObject>().is_some() {
-            return Err(ZError::undecodable(NOT_AN_OBJECT).into_connect());
+        if let Some(BadShape(why)) = ctx.extensions().get::<BadShape>() {
+            return Err(ZError::undecodable(why).into_connect());
         }
         authenticate(&self.calls.state, ctx.headers())
             .await

@@ -3641,6 +3641,76 @@ async fn json_arrays_and_decode_errors(app: TestApp) {
         assert_rest_error(&r, Code::InvalidArgument, "INVALID-REQUEST");
     }
     call_ok(&app, &admin, "ListUsers", json!({"query": {"limit": 2}})).await;
+
+    // Nor is a message inside the request read from an array, at any depth, on any protocol.
+    let nested = [
+        (
+            "AddHumanUser",
+            "/v2/users/human",
+            json!({"profile": ["Ann", "Lee"], "email": {"email": "ann@example.com"}}),
+            "profile: a message is a JSON object, not an array",
+        ),
+        (
+            "AddHumanUser",
+            "/v2/users/human",
+            json!({"profile": {"givenName": "Ann", "familyName": "Lee"},
+                   "email": {"email": "ann@example.com"},
+                   "metadata": [{"key": "k", "value": "dg=="}, ["k", "dg=="]]}),
+            "metadata[1]: a message is a JSON object, not an array",
+        ),
+        (
+            "ListUsers",
+            "/zitadel/v2/users",
+            json!({"queries": [{"orQuery": {"queries": [{"emailQuery": ["ann", 1]}]}}]}),
+            "queries[0].orQuery.queries[0].emailQuery: a message is a JSON object, not an array",
+        ),
+        (
+            "ListUsers",
+            "/zitadel/v2/users",
+            json!({"query": [0, 1, true]}),
+            "query: a message is a JSON object, not an array",
+        ),
+    ];
+    for (method, path, body, why) in nested {
+        let want = format!("failed to decode JSON: {why} (INVALID-REQUEST)");
+        let r = connect_json(&app, method, Some(&admin), &body, true).await;
+        let m = assert_connect_error(&r, Code::InvalidArgument, "INVALID-REQUEST");
+        assert_eq!(m, want, "{body}");
+        let framed = {
+            let json = body.to_string();
+            let mut f = vec![0u8];
+            f.extend_from_slice(&u32::try_from(json.len()).unwrap().to_be_bytes());
+            f.extend_from_slice(json.as_bytes());
+            f
+        };
+        let r = app
+            .client
+            .post(format!("{}{SERVICE}{method}", app.base))
+            .header("content-type", "application/grpc-web+json")
+            .bearer_auth(&admin)
+            .body(framed)
+            .send()
+            .await
+            .unwrap();
+        // The status is in the headers (trailers-only) or in the trailer frame.
+        let in_headers = r
+            .headers()
+            .get("grpc-status")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let text = String::from_utf8_lossy(&r.bytes().await.unwrap()).into_owned();
+        assert!(
+            in_headers.as_deref() == Some("3")
+                || (text.contains("grpc-status: 3")
+                    && text.contains(&format!("grpc-message: {want}"))),
+            "{body}: {in_headers:?} {text}"
+        );
+        let r = app.post(path, &admin, body.clone()).await;
+        let rm = assert_rest_error(&r, Code::InvalidArgument, "INVALID-REQUEST");
+        assert_eq!(rm, want, "{path} {body}");
+    }
+    // Nothing of it was written.
+    let r = call_ok(&app, &admin, "ListUsers", json!({})).await;
+    assert_eq!(r["details"]["totalResult"], "1", "{r}");
 }
 
 /// An instance admin that names no organization gets the missing organization (400), also when
