@@ -61,16 +61,35 @@ impl Timestamp {
     /// keep is refused: it stores nanoseconds since the epoch in 64 bits, from
     /// 1677-09-21T00:12:43.145224192Z to 2262-04-11T23:47:16.854775807Z. (An expiration in the
     /// year 2300 was answered as given and then read back as 2262.)
+    ///
+    /// Besides RFC 3339, the other ISO 8601 forms Java's `ISO_OFFSET_DATE_TIME` reads (what a
+    /// Bold client built on Jackson sends): no seconds (`2022-06-23T13:53+02:00`), an offset
+    /// without a colon or without minutes (`+0200`, `+02`), and a comma before the fraction
+    /// (`13:53:02,5Z`).
     pub fn parse(text: &str) -> Result<Self, ParseError> {
-        let bad = || {
-            ParseError::new(
-                "invalid_datetime",
-                format!("Invalid date/time (ISO 8601 with a timezone expected) {text}"),
-            )
-        };
-        let t = DateTime::parse_from_rfc3339(text.trim())
-            .map_err(|_| bad())?
-            .with_timezone(&Utc);
+        let trimmed = text.trim();
+        match DateTime::parse_from_rfc3339(trimmed) {
+            Ok(t) => Self::checked(t.with_timezone(&Utc), text),
+            Err(_) => match iso_8601_as_rfc3339(trimmed) {
+                Some(rfc) => match DateTime::parse_from_rfc3339(&rfc) {
+                    Ok(t) => Self::checked(t.with_timezone(&Utc), text),
+                    Err(_) => Err(Self::unreadable(text)),
+                },
+                None => Err(Self::unreadable(text)),
+            },
+        }
+    }
+
+    fn unreadable(text: &str) -> ParseError {
+        ParseError::new(
+            "invalid_datetime",
+            format!("Invalid date/time (ISO 8601 with a timezone expected) {text}"),
+        )
+    }
+
+    /// A leap second moved to the next second, and the store's range checked.
+    fn checked(t: DateTime<Utc>, text: &str) -> Result<Self, ParseError> {
+        let bad = || Self::unreadable(text);
         let t = match t.nanosecond().checked_sub(1_000_000_000) {
             Some(n) => t
                 .with_nanosecond(n)
@@ -112,6 +131,42 @@ impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.rfc3339())
     }
+}
+
+/// The ISO 8601 extended forms with a zone that RFC 3339 lacks, rewritten as RFC 3339 (which is
+/// then read strictly): `YYYY-MM-DDTHH:MM[:SS[(.|,)fraction]]` followed by `Z`, `±HH`, `±HHMM`
+/// or `±HH:MM`. Anything else is `None`.
+fn iso_8601_as_rfc3339(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    if b.len() < 17 || !b[..10].is_ascii() || !matches!(b[10], b'T' | b't') {
+        return None;
+    }
+    let (date, rest) = (&s[..10], &s[11..]);
+    let (time, offset) = match rest.strip_suffix(['Z', 'z']) {
+        Some(time) => (time, "+00:00".to_owned()),
+        None => {
+            let at = rest.rfind(['+', '-'])?;
+            let (time, offset) = rest.split_at(at);
+            let (sign, digits) = offset.split_at(1);
+            let d = digits.as_bytes();
+            let offset = match d.len() {
+                2 if d.iter().all(u8::is_ascii_digit) => format!("{sign}{digits}:00"),
+                4 if d.iter().all(u8::is_ascii_digit) => {
+                    format!("{sign}{}:{}", &digits[..2], &digits[2..])
+                }
+                5 if d[2] == b':' => offset.to_owned(),
+                _ => return None,
+            };
+            (time, offset)
+        }
+    };
+    let time = time.replacen(',', ".", 1);
+    let time = if time.len() == 5 {
+        format!("{time}:00")
+    } else {
+        time
+    };
+    Some(format!("{date}T{time}{offset}"))
 }
 
 /// An email address, kept as given; compared case-insensitively.
@@ -509,9 +564,50 @@ mod tests {
             "yesterday",
             "2022-13-01T00:00:00Z",
             "",
+            "2022-06-23T13:53",
+            "2022-06-23T13:53:02+2",
+            "2022-06-23T13:53:02+020",
+            "2022-06-23T13:53:02+02:0",
+            "2022-06-23T13:53:02+0a00",
+            "2022-06-23T13:5+02:00",
+            "2022-06-23T13:53:02,+02",
+            "2022-06-23T13:53:02.5,5Z",
+            "2022-06-23T13:53:02+25:00",
+            "2022-06-23T13:53:02\u{e9}+02",
+            "\u{e9}022-06-23T13:53:02+02",
+            "2022-06-23 13:53+02:00",
         ] {
             assert!(Timestamp::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    /// The ISO 8601 forms Java's `ISO_OFFSET_DATE_TIME` reads besides RFC 3339.
+    #[test]
+    fn iso_8601_forms() {
+        for (given, instant) in [
+            ("2022-06-23T13:53+02:00", "2022-06-23T11:53:00Z"),
+            ("2022-06-23T13:53:02+0200", "2022-06-23T11:53:02Z"),
+            ("2022-06-23T13:53:02-0530", "2022-06-23T19:23:02Z"),
+            ("2022-06-23T13:53:02+02", "2022-06-23T11:53:02Z"),
+            ("2022-06-23T13:53Z", "2022-06-23T13:53:00Z"),
+            ("2022-06-23t13:53z", "2022-06-23T13:53:00Z"),
+            ("2022-06-23T13:53:02,5Z", "2022-06-23T13:53:02.500Z"),
+            (
+                "2022-06-23T13:53:02.123456789-02",
+                "2022-06-23T15:53:02.123456789Z",
+            ),
+            (" 2022-06-23T13:53+02 ", "2022-06-23T11:53:00Z"),
+        ] {
+            let t = Timestamp::parse(given).unwrap_or_else(|e| panic!("{given}: {e:?}"));
+            assert_eq!(t.rfc3339(), instant, "{given}");
+        }
+        // The range check holds for these forms too, and names what was given.
+        let e = Timestamp::parse("2262-04-12T00:00+0000").unwrap_err();
+        assert!(
+            e.message.ends_with(" 2262-04-12T00:00+0000"),
+            "{}",
+            e.message
+        );
     }
 
     /// Found by `fuzz/fuzz_targets/datetime.rs`: a leap second changed when stored and read back,

@@ -288,6 +288,22 @@ async fn create_api_key(app: TestApp) {
         .find(|k| k["id"] == id4)
         .unwrap();
     assert_eq!(k4["expiration"], "2026-04-16T09:38:37Z");
+    // Other ISO 8601 forms a Java client sends: no seconds, an offset without a colon.
+    let (id5, _) = new_key(
+        &app,
+        &app.admin,
+        json!({"name": "java", "organizationId": 1, "expiration": "2026-04-16T11:38+0200"}),
+    )
+    .await;
+    let r = app.get("/v1/api-keys", &app.admin).await;
+    let k5 = r
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == id5)
+        .unwrap();
+    assert_eq!(k5["expiration"], "2026-04-16T09:38:00Z");
 
     // A key needs a name, as an organization does.
     let before = ids(&app.get("/v1/api-keys", &app.admin).await);
