@@ -541,11 +541,10 @@ pub(super) async fn confirm_new_email(
             super::error::codes::NOT_BLANK,
         ));
     };
-    let (pending, _) = state.services.open_email_change(token).await?;
-    if pending.id.0 != id {
-        return Err(OrgoError::not_found());
-    }
-    let user = state.services.confirm_email_change(token).await?;
+    let user = state
+        .services
+        .confirm_email_change(token, Some(UserId(id)))
+        .await?;
     Ok(item_response(&state, format, StatusCode::OK, &user))
 }
 

@@ -495,7 +495,7 @@ async fn confirm_submit(
             None,
         );
     }
-    match state.services.confirm_email_change(&token).await {
+    match state.services.confirm_email_change(&token, None).await {
         Ok(user) => {
             let ctx = json!({"new_email": user.email.as_ref().map(|e| e.as_str().to_owned()), "first_name": user.first_name});
             page(

@@ -436,10 +436,14 @@ impl Services {
     }
 
     /// Confirms an email change from its link: the new address becomes the (unverified) email and
-    /// its verification starts.
-    pub async fn confirm_email_change(&self, token: &str) -> Result<User> {
+    /// its verification starts. With `of`, the change must be that user's (else `NotFound`, as a
+    /// route naming the user answers for a token of someone else).
+    pub async fn confirm_email_change(&self, token: &str, of: Option<UserId>) -> Result<User> {
         for _ in 0..MAX_RETRIES {
             let (user, new) = self.open_email_change(token).await?;
+            if of.is_some_and(|id| id != user.id) {
+                return Err(Error::NotFound(Entity::EmailChange));
+            }
             if let Some(existing) = self
                 .store()
                 .find_user(user.org_id, UserKey::Email(&new.normalized()))
