@@ -1,8 +1,6 @@
 //! Hydra collections in API Platform 3.4's `hydra:`-prefixed form, with partial-collection views
 //! and the search template.
 
-use std::num::IntErrorKind;
-
 use serde::Serialize;
 use url::form_urlencoded;
 
@@ -24,7 +22,9 @@ pub struct Paging {
 }
 
 impl Paging {
-    /// Reads `page`, `itemsPerPage` and `pagination` (which may not be disabled).
+    /// Reads `page`, `itemsPerPage` and `pagination` (which may not be disabled) as PHP and API
+    /// Platform read them: a parameter given twice keeps its last value, and numbers are PHP's
+    /// `(int)` of the text ([`php_int`]).
     pub fn from_query(pairs: &[(String, String)]) -> Result<Self, OrgoError> {
         let mut paging = Paging {
             page: 1,
@@ -32,52 +32,51 @@ impl Paging {
             page_requested: false,
             others: Vec::new(),
         };
+        let (mut page, mut per_page, mut pagination) = (None, None, None);
         for (k, v) in pairs {
             match k.as_str() {
-                "page" => {
-                    // PHP's `(int)`: leading digits count, none is 0, too many saturate.
-                    let n = php_int(v);
-                    if n < 1 {
-                        return Err(OrgoError::bad_request("Page should not be less than 1"));
+                "page" => page = Some(v),
+                "itemsPerPage" | "pagination" => {
+                    if k == "itemsPerPage" {
+                        per_page = Some(v);
+                    } else {
+                        pagination = Some(v);
                     }
-                    paging.page = n as u64;
-                    paging.page_requested = true;
-                }
-                "itemsPerPage" => {
-                    // PHP's `(int)` saturates: a number too large for 64 bits is just too large
-                    // (capped below), one too small is negative.
-                    let n: i64 =
-                        v.parse()
-                            .or_else(|e: std::num::ParseIntError| match e.kind() {
-                                IntErrorKind::PosOverflow => Ok(i64::MAX),
-                                IntErrorKind::NegOverflow => Ok(i64::MIN),
-                                _ => Err(OrgoError::bad_request(
-                                    "Item per page parameter should not be less than 0",
-                                )),
-                            })?;
-                    if n < 0 {
-                        return Err(OrgoError::bad_request(
-                            "Item per page parameter should not be less than 0",
-                        ));
+                    // The links name it once, with its last value, where it was first given.
+                    match paging.others.iter_mut().find(|(o, _)| o == k) {
+                        Some((_, old)) => old.clone_from(v),
+                        None => paging.others.push((k.clone(), v.clone())),
                     }
-                    if n == 0 {
-                        return Err(OrgoError::bad_request(
-                            "Item per page parameter should not be less than 1",
-                        ));
-                    }
-                    paging.per_page = (n as u64).min(MAX_ITEMS_PER_PAGE);
-                    paging.others.push((k.clone(), v.clone()));
-                }
-                "pagination" => {
-                    if matches!(v.as_str(), "false" | "0") {
-                        return Err(OrgoError::bad_request(
-                            "Pagination cannot be disabled for this resource.",
-                        ));
-                    }
-                    paging.others.push((k.clone(), v.clone()));
                 }
                 _ => paging.others.push((k.clone(), v.clone())),
             }
+        }
+        if let Some(v) = page {
+            let n = php_int(v);
+            if n < 1 {
+                return Err(OrgoError::bad_request("Page should not be less than 1"));
+            }
+            paging.page = n as u64;
+            paging.page_requested = true;
+        }
+        if let Some(v) = per_page {
+            let n = php_int(v);
+            if n < 0 {
+                return Err(OrgoError::bad_request(
+                    "Item per page parameter should not be less than 0",
+                ));
+            }
+            if n == 0 {
+                return Err(OrgoError::bad_request(
+                    "Item per page parameter should not be less than 1",
+                ));
+            }
+            paging.per_page = (n as u64).min(MAX_ITEMS_PER_PAGE);
+        }
+        if pagination.is_some_and(|v| matches!(v.as_str(), "false" | "0")) {
+            return Err(OrgoError::bad_request(
+                "Pagination cannot be disabled for this resource.",
+            ));
         }
         Ok(paging)
     }
@@ -87,30 +86,51 @@ impl Paging {
     }
 }
 
-/// PHP's `(int)` cast of a string: leading whitespace, a sign and the digits that follow; no
-/// digits is 0; a number beyond 64 bits saturates.
+/// PHP's `(int)` cast of a string (what API Platform's pagination applies to `page` and
+/// `itemsPerPage`): leading whitespace, then the longest numeric prefix — an integer, or a decimal
+/// number with a fraction or an exponent (`1e1` is 10, `2.9` is 2) — and nothing else counts; no
+/// number is 0. An integer beyond 64 bits, or a decimal one, is read as a double and capped to the
+/// 64-bit range (PHP's `zend_dval_to_lval_cap`); an infinite one (`1e999`) is 0.
 fn php_int(s: &str) -> i64 {
     let s = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
-    let (negative, digits) = match s.as_bytes().first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
-        _ => (false, s),
+    let b = s.as_bytes();
+    let digits_from = |mut i: usize| {
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        i
     };
-    let mut n: i64 = 0;
-    for b in digits.bytes().take_while(u8::is_ascii_digit) {
-        let d = i64::from(b - b'0');
-        n = match n.checked_mul(10).and_then(|n| {
-            if negative {
-                n.checked_sub(d)
-            } else {
-                n.checked_add(d)
-            }
-        }) {
-            Some(n) => n,
-            None => return if negative { i64::MIN } else { i64::MAX },
-        };
+    let mut end = usize::from(matches!(b.first(), Some(b'+' | b'-')));
+    let sign = end;
+    end = digits_from(end);
+    let whole = end > sign;
+    let mut decimal = false;
+    if b.get(end) == Some(&b'.') {
+        let after = digits_from(end + 1);
+        if whole || after > end + 1 {
+            decimal = true;
+            end = after;
+        }
     }
-    n
+    if !whole && !decimal {
+        return 0;
+    }
+    if matches!(b.get(end), Some(b'e' | b'E')) {
+        let from = end + 1 + usize::from(matches!(b.get(end + 1), Some(b'+' | b'-')));
+        let after = digits_from(from);
+        if after > from {
+            decimal = true;
+            end = after;
+        }
+    }
+    let number = &s[..end];
+    if !decimal && let Ok(n) = number.parse::<i64>() {
+        return n;
+    }
+    match number.parse::<f64>() {
+        Ok(d) if d.is_finite() => d as i64,
+        _ => 0,
+    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -279,11 +299,25 @@ mod tests {
         assert!(Paging::from_query(&pairs).is_err());
     }
 
-    /// A number too large for 64 bits is capped like any too large value (PHP's `(int)`
-    /// saturates); too small is negative.
+    /// `page` and `itemsPerPage` are PHP's `(int)` of their last value.
     #[test]
     fn page_is_read_as_php_reads_it() {
         assert_eq!(php_int("7"), 7);
+        assert_eq!(php_int("1e1"), 10);
+        assert_eq!(php_int("1.5e3"), 1500);
+        assert_eq!(php_int("5e-1"), 0);
+        assert_eq!(php_int("2.9"), 2);
+        assert_eq!(php_int(".5"), 0);
+        assert_eq!(php_int("3."), 3);
+        assert_eq!(php_int("4e"), 4);
+        assert_eq!(php_int("4e+"), 4);
+        assert_eq!(php_int("-.5e1"), -5);
+        assert_eq!(php_int("1e999"), 0);
+        assert_eq!(php_int("1e30"), i64::MAX);
+        assert_eq!(php_int("."), 0);
+        assert_eq!(php_int("+"), 0);
+        assert_eq!(php_int("9223372036854775807"), i64::MAX);
+        assert_eq!(php_int("-9223372036854775808"), i64::MIN);
         assert_eq!(php_int(" 12abc"), 12);
         assert_eq!(php_int("+3"), 3);
         assert_eq!(php_int("-4"), -4);
@@ -298,8 +332,23 @@ mod tests {
         assert!(Paging::from_query(&pairs).is_err());
         let pairs = vec![("page".to_owned(), "x".to_owned())];
         assert!(Paging::from_query(&pairs).is_err());
+        // The last of a repeated parameter counts; the links name it once.
+        let p = paging("page=0&page=2&itemsPerPage=abc&email=a&itemsPerPage=10abc");
+        assert_eq!((p.page, p.per_page), (2, 10));
+        assert_eq!(
+            p.others,
+            [
+                ("itemsPerPage".to_owned(), "10abc".to_owned()),
+                ("email".to_owned(), "a".to_owned())
+            ]
+        );
+        assert_eq!(paging("page=1e1").page, 10);
+        let pairs = vec![("page".to_owned(), "5e-1".to_owned())];
+        assert!(Paging::from_query(&pairs).is_err());
     }
 
+    /// A number too large for 64 bits is capped like any too large value (PHP's `(int)`
+    /// saturates); too small is negative.
     #[test]
     fn items_per_page_overflow() {
         assert_eq!(paging("itemsPerPage=99999999999999999999").per_page, 100);

@@ -63,51 +63,151 @@ fn status_filter(value: &str) -> Result<UserFilter, OrgoError> {
     ))
 }
 
-/// The filter and sort keys of a users collection query, read as PHP and API Platform read them:
-/// - `email`, `firstName` and `lastName` match a part of the field, case-insensitively. A plain
-///   parameter given twice keeps its last value; the array form (`email[]=a&email[]=b`, or
-///   `email[0]=…`) matches any of its values.
+/// A query parameter as PHP reads it into `$_GET`: the last plain value, or an array whose
+/// entries keep their keys (`name[]` appends at the next integer key, `name[k]` sets key `k`, in
+/// place when it is there already).
+enum PhpParam {
+    Plain(String),
+    Array(Vec<(PhpKey, String)>),
+}
+
+#[derive(PartialEq)]
+enum PhpKey {
+    Int(i64),
+    Str(String),
+}
+
+impl PhpKey {
+    /// PHP's array key of `k`: an integer when `k` is one written canonically (`0`, `12`, `-3`,
+    /// not `01` or `+1`), else the string.
+    fn of(k: &str) -> PhpKey {
+        let digits = k.strip_prefix('-').unwrap_or(k);
+        let canonical = !digits.is_empty()
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && (digits == "0" || !digits.starts_with('0'))
+            && k != "-0";
+        match k.parse() {
+            Ok(n) if canonical => PhpKey::Int(n),
+            _ => PhpKey::Str(k.to_owned()),
+        }
+    }
+}
+
+/// The query's parameters by name, in the order first given, with PHP's reading of repeats and
+/// brackets (one level: `a[b][c]` is key `b][c`, which no filter uses).
+fn php_params(pairs: &[(String, String)]) -> Vec<(String, PhpParam)> {
+    let mut out: Vec<(String, PhpParam)> = Vec::new();
+    for (k, v) in pairs {
+        let (name, key) = match k.find('[') {
+            Some(i) if i > 0 && k.ends_with(']') => (&k[..i], Some(&k[i + 1..k.len() - 1])),
+            _ => (k.as_str(), None),
+        };
+        let at = match out.iter().position(|(n, _)| n == name) {
+            Some(at) => at,
+            None => {
+                out.push((name.to_owned(), PhpParam::Array(Vec::new())));
+                out.len() - 1
+            }
+        };
+        let param = &mut out[at].1;
+        let Some(key) = key else {
+            *param = PhpParam::Plain(v.clone());
+            continue;
+        };
+        if let PhpParam::Plain(_) = param {
+            *param = PhpParam::Array(Vec::new());
+        }
+        let PhpParam::Array(entries) = param else {
+            continue;
+        };
+        let key = if key.is_empty() {
+            let next = entries
+                .iter()
+                .filter_map(|(k, _)| match k {
+                    PhpKey::Int(n) => Some(n.saturating_add(1)),
+                    PhpKey::Str(_) => None,
+                })
+                .max()
+                .unwrap_or(0)
+                .max(0);
+            PhpKey::Int(next)
+        } else {
+            PhpKey::of(key)
+        };
+        match entries.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, old)) => old.clone_from(v),
+            None => entries.push((key, v.clone())),
+        }
+    }
+    out
+}
+
+/// The values a search filter takes from a parameter (API Platform's `normalizeValues`): a plain
+/// value, or the entries of an array with integer keys.
+fn filter_values(param: &PhpParam) -> Vec<&str> {
+    match param {
+        PhpParam::Plain(v) => vec![v.as_str()],
+        PhpParam::Array(entries) => entries
+            .iter()
+            .filter(|(k, _)| matches!(k, PhpKey::Int(_)))
+            .map(|(_, v)| v.as_str())
+            .collect(),
+    }
+}
+
+/// One of `filters`, or any of them.
+fn any_of(mut filters: Vec<UserFilter>) -> UserFilter {
+    if filters.len() == 1 {
+        filters.remove(0)
+    } else {
+        UserFilter::Or(filters)
+    }
+}
+
+/// The filter and sort keys of a users collection query, read as PHP and API Platform read them
+/// ([`php_params`]):
+/// - `email`, `firstName` and `lastName` match a part of the field, case-insensitively; the array
+///   form (`email[]=a&email[]=b`, or `email[0]=…`) matches any of its values, and entries with
+///   other keys are dropped (an array with none filters nothing).
+/// - `roles` holds a role, or (as an array) any of several.
 /// - `keyword` matches a part of the first name, last name or email (not the phone number).
-/// - `order[field]=asc|desc` parameters sort in the order they are given; one given twice keeps
-///   its first place and its last direction; an unknown field or direction is ignored.
+/// - `status` is one state.
+/// - `order[field]=asc|desc` sort in the order the fields were first given, each with its last
+///   direction; an unknown field or direction is skipped.
+///
+/// A plain parameter given twice keeps its last value.
 fn list_query(
     params: &[(String, String)],
 ) -> Result<(UserFilter, Vec<(UserSort, Direction)>), OrgoError> {
-    // Per text filter: its values, and whether they came in the array form.
-    let mut texts: Vec<(TextField, Vec<String>, bool)> = Vec::new();
-    let mut orders: Vec<(String, String)> = Vec::new();
     let mut filter = UserFilter::All;
-    for (k, v) in params {
-        let (name, index) = match k.find('[') {
-            Some(i) if k.ends_with(']') => (&k[..i], Some(&k[i + 1..k.len() - 1])),
-            _ => (k.as_str(), None),
-        };
-        let field = match name {
+    let mut sorts = Vec::new();
+    for (name, param) in php_params(params) {
+        let text_field = match name.as_str() {
             "email" => Some(TextField::Email),
             "firstName" => Some(TextField::FirstName),
             "lastName" => Some(TextField::LastName),
             _ => None,
         };
-        if let Some(field) = field {
-            // API Platform keeps only list entries (`[]` or a number) of an array filter.
-            if index.is_some_and(|i| !(i.is_empty() || i.bytes().all(|b| b.is_ascii_digit()))) {
-                continue;
-            }
-            let array = index.is_some();
-            match texts.iter_mut().find(|(f, ..)| *f == field) {
-                Some((_, values, was_array)) => {
-                    if !(array && *was_array) {
-                        values.clear();
-                    }
-                    values.push(v.clone());
-                    *was_array = array;
-                }
-                None => texts.push((field, vec![v.clone()], array)),
+        if let Some(field) = text_field {
+            let values = filter_values(&param);
+            if !values.is_empty() {
+                filter = filter.and(any_of(values.iter().map(|v| contains(field, v)).collect()));
             }
             continue;
         }
-        match (name, index) {
-            ("keyword", None) => {
+        match (name.as_str(), &param) {
+            ("roles", _) => {
+                let values = filter_values(&param);
+                if !values.is_empty() {
+                    filter = filter.and(any_of(
+                        values
+                            .iter()
+                            .map(|v| UserFilter::Role((*v).to_owned()))
+                            .collect(),
+                    ));
+                }
+            }
+            ("keyword", PhpParam::Plain(v)) => {
                 filter = filter
                     .and(UserFilter::Search(v.clone()))
                     .and(UserFilter::Or(
@@ -117,41 +217,28 @@ fn list_query(
                             .collect(),
                     ))
             }
-            ("roles", _) => filter = filter.and(UserFilter::Role(v.clone())),
-            ("status", None) => filter = filter.and(status_filter(v)?),
-            ("order", Some(column)) => match orders.iter_mut().find(|(c, _)| c == column) {
-                Some((_, d)) => *d = v.clone(),
-                None => orders.push((column.to_owned(), v.clone())),
-            },
+            ("status", PhpParam::Plain(v)) => filter = filter.and(status_filter(v)?),
+            ("order", PhpParam::Array(entries)) => {
+                for (key, direction) in entries {
+                    let PhpKey::Str(column) = key else { continue };
+                    let column = match column.as_str() {
+                        "firstName" => UserSort::FirstName,
+                        "lastName" => UserSort::LastName,
+                        "email" => UserSort::Email,
+                        "id" => UserSort::Id,
+                        _ => continue,
+                    };
+                    let direction = match direction.to_ascii_lowercase().as_str() {
+                        "asc" => Direction::Asc,
+                        "desc" => Direction::Desc,
+                        _ => continue,
+                    };
+                    sorts.push((column, direction));
+                }
+            }
             _ => {}
         }
     }
-    for (field, values, _) in texts {
-        let mut any: Vec<UserFilter> = values.iter().map(|v| contains(field, v)).collect();
-        filter = filter.and(if any.len() == 1 {
-            any.remove(0)
-        } else {
-            UserFilter::Or(any)
-        });
-    }
-    let sorts = orders
-        .iter()
-        .filter_map(|(column, direction)| {
-            let column = match column.as_str() {
-                "firstName" => UserSort::FirstName,
-                "lastName" => UserSort::LastName,
-                "email" => UserSort::Email,
-                "id" => UserSort::Id,
-                _ => return None,
-            };
-            let direction = match direction.to_ascii_lowercase().as_str() {
-                "asc" => Direction::Asc,
-                "desc" => Direction::Desc,
-                _ => return None,
-            };
-            Some((column, direction))
-        })
-        .collect();
     Ok((filter, sorts))
 }
 

@@ -727,6 +727,12 @@ impl Services {
             if user.phone.is_none() {
                 return Err(precondition("no_phone", "The user has no phone number"));
             }
+            // The phone may not be the last of first name, email and phone (a Bold user made
+            // with a phone number alone).
+            if !super::users::names_someone(user.first_name.as_deref(), user.email.is_some(), false)
+            {
+                return Err(Error::Invalid(vec![super::users::no_one_named()]));
+            }
             let now = self.now();
             let mut next = user.clone();
             next.phone = None;

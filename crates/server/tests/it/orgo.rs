@@ -1109,6 +1109,32 @@ async fn collections(app: TestApp) {
         [alice, dave]
     );
     assert_eq!(ids_of(&filtered("email[x]=alice").await), ids);
+    // PHP's array rules: a string key (`x`, or `01`, which is not written as an integer) is
+    // dropped and turns a plain value before it into an array too; a repeated index overwrites.
+    assert_eq!(ids_of(&filtered("email=carol&email[x]=alice").await), ids);
+    assert_eq!(ids_of(&filtered("email[01]=alice").await), ids);
+    assert_eq!(ids_of(&filtered("email[0]=bob&email[0]=eve").await), [eve]);
+    assert_eq!(
+        ids_of(&filtered("email[1]=bob&email[]=eve&email[0]=carol").await),
+        [bob, carol, eve]
+    );
+    // The other filters: the last of a repeated plain value; roles as an array: any of them.
+    assert_eq!(
+        ids_of(&filtered("status=active&status=initial").await),
+        [bob, carol, dave, eve]
+    );
+    assert_eq!(
+        ids_of(&filtered("keyword=alice&keyword=carol").await),
+        [carol]
+    );
+    assert_eq!(
+        ids_of(&filtered("roles=ROLE_EDITOR&roles=ROLE_ADMIN_TENANT").await),
+        [dave]
+    );
+    assert_eq!(
+        ids_of(&filtered("roles[]=ROLE_EDITOR&roles[]=ROLE_ADMIN_TENANT").await),
+        [bob, dave]
+    );
     // `keyword` looks at names and email, not the phone number.
     merge(
         &app,
@@ -1126,6 +1152,11 @@ async fn collections(app: TestApp) {
         ids_of(&filtered("page=2abc&itemsPerPage=2").await),
         [carol, dave]
     );
+    assert_eq!(
+        ids_of(&filtered("page=0&itemsPerPage=9&page=2&itemsPerPage=2x").await),
+        [carol, dave]
+    );
+    assert_eq!(ids_of(&filtered("page=0.3e1&itemsPerPage=2").await), [eve]);
     let r = filtered("page=99999999999999999999").await;
     assert_eq!(ids_of(&r), Vec::<i64>::new());
     assert_eq!(r.body["hydra:totalItems"], 5);
