@@ -289,11 +289,8 @@ struct VerifyLink {
     code: Option<String>,
 }
 
-/// The user behind a verification link, if it still has a pending email code.
-async fn pending_verification(
-    state: &AppState,
-    link: &VerifyLink,
-) -> Result<usher_core::model::User, Error> {
+/// The user id of a verification link.
+fn link_user(link: &VerifyLink) -> Result<UserId, Error> {
     let id = link
         .user_id
         .as_deref()
@@ -302,10 +299,20 @@ async fn pending_verification(
     if link.code.as_deref().is_none_or(str::is_empty) {
         return Err(Error::Gone(Entity::Code));
     }
+    Ok(UserId(id))
+}
+
+/// The user behind a submitted verification form, if it still has a pending email code (the
+/// code itself is checked by `verify_code`, which counts a wrong one).
+async fn pending_verification(
+    state: &AppState,
+    link: &VerifyLink,
+) -> Result<usher_core::model::User, Error> {
+    let id = link_user(link)?;
     let user = state
         .services
         .store()
-        .user(UserId(id))
+        .user(id)
         .await?
         .ok_or(Error::Gone(Entity::Code))?;
     let code = state
@@ -334,7 +341,17 @@ async fn verify_form(
     headers: HeaderMap,
 ) -> Response {
     let fallback = negotiate(None, accept_language(&headers));
-    match pending_verification(&state, &link).await {
+    // The page shows the address: only to the holder of the code (core checks it).
+    let opened = match link_user(&link) {
+        Ok(id) => {
+            state
+                .services
+                .open_email_verification(id, link.code.as_deref().unwrap_or_default())
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    match opened {
         Ok(user) => {
             let lang = user_language(&user, &headers);
             let csrf = new_csrf();

@@ -302,13 +302,13 @@ impl Services {
                 "The code is wrong or has expired",
             )
         };
-        self.guard_proof(Some(user.id))?;
+        self.guard_proof(Some(reset_account(user.id)))?;
         let Some(row) = self
             .store()
             .code(user.id, CodePurpose::PasswordReset)
             .await?
         else {
-            self.proof_failed(Some(user.id));
+            self.proof_failed(Some(reset_account(user.id)));
             return Err(wrong());
         };
         let mut cs = ChangeSet::new();
@@ -318,7 +318,7 @@ impl Services {
                 purpose: CodePurpose::PasswordReset,
             });
             self.commit(cs).await?;
-            self.proof_failed(Some(user.id));
+            self.proof_failed(Some(reset_account(user.id)));
             return Err(wrong());
         }
         if row.code_hash != hash_code(code) {
@@ -327,10 +327,10 @@ impl Services {
                 purpose: CodePurpose::PasswordReset,
             });
             self.commit(cs).await?;
-            self.proof_failed(Some(user.id));
+            self.proof_failed(Some(reset_account(user.id)));
             return Err(wrong());
         }
-        self.code_succeeded(user.id);
+        self.code_succeeded(reset_account(user.id));
         Ok(())
     }
 
@@ -483,6 +483,14 @@ impl Services {
                 if !same {
                     next.email_verified = false;
                     scope.email = true;
+                    // A pending change the user asked for earlier is overtaken: its link dies.
+                    if next.new_email_requested.take().is_some() {
+                        fields.push("new_email_requested".into());
+                        cs.push(Change::DeleteCode {
+                            user: id,
+                            purpose: CodePurpose::EmailChange,
+                        });
+                    }
                     match &e.verification {
                         ContactVerification::Verified => {
                             next.email_verified = true;
@@ -552,6 +560,10 @@ impl Services {
                 email_delivery.and_then(|d| self.push_code(&mut cs, &next, Channel::Email, &d));
             let phone_code =
                 phone_delivery.and_then(|d| self.push_code(&mut cs, &next, Channel::Sms, &d));
+            if let Some(inv) = self.invitation_following(&current, &next).await? {
+                cs.push(Change::PutInvitation(inv));
+                fields.push("invitation".into());
+            }
             let mut all = ChangeSet::new();
             all.push(Change::UpdateUser {
                 user: next.clone(),
@@ -749,13 +761,12 @@ impl Services {
                 user: id,
                 purpose: CodePurpose::PhoneVerification,
             });
-            cs.push(audit_event(
-                &next,
-                "user.updated",
-                p,
-                vec!["phone".into()],
-                now,
-            ));
+            let mut fields = vec!["phone".to_owned()];
+            if let Some(inv) = self.invitation_following(&user, &next).await? {
+                cs.push(Change::PutInvitation(inv));
+                fields.push("invitation".into());
+            }
+            cs.push(audit_event(&next, "user.updated", p, fields, now));
             match self.commit(cs).await {
                 Ok(()) => return Ok(next),
                 Err(Error::Conflict) => continue,
@@ -1044,7 +1055,7 @@ impl Services {
                     "The code is wrong or has expired",
                 )
             };
-            self.guard_proof(Some(id))?;
+            self.guard_proof(Some(invite_account(id)))?;
             let now = self.now();
             let inv = match self.store().invitation(id).await? {
                 Some(inv)
@@ -1055,7 +1066,7 @@ impl Services {
                     inv
                 }
                 _ => {
-                    self.proof_failed(Some(id));
+                    self.proof_failed(Some(invite_account(id)));
                     return Err(wrong());
                 }
             };
@@ -1087,7 +1098,7 @@ impl Services {
             ));
             match self.commit(cs).await {
                 Ok(()) => {
-                    self.code_succeeded(id);
+                    self.code_succeeded(invite_account(id));
                     return Ok(next);
                 }
                 Err(Error::Conflict) => continue,
@@ -1098,4 +1109,14 @@ impl Services {
             "too many concurrent changes to this user; try again".to_owned(),
         ))
     }
+}
+
+/// Wrong password-reset codes are counted apart from a user's other codes.
+fn reset_account(id: UserId) -> super::CodeAccount {
+    super::CodeAccount(id, CodePurpose::PasswordReset.as_str())
+}
+
+/// Wrong invitation codes are counted apart from a user's other codes.
+fn invite_account(id: UserId) -> super::CodeAccount {
+    super::CodeAccount(id, "invitation")
 }

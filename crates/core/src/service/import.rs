@@ -233,6 +233,9 @@ impl Services {
         if let Some(e) = row.email {
             if user.email.as_ref().map(Email::normalized) != Some(e.normalized()) {
                 user.email_verified = false;
+                // A pending change the user asked for is overtaken (its link no longer opens:
+                // `open_email_change` wants this field to match the code).
+                user.new_email_requested = None;
             }
             user.email = Some(e);
         }

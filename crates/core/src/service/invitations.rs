@@ -21,6 +21,47 @@ pub struct InvitationUpdate {
 }
 
 impl Services {
+    /// The user's live invitation after a change of the user's email address or phone number
+    /// (`before` → `after`), when it must change too: it goes to the new contact and counts as
+    /// unsent there (accepting it proves only an address it was sent to), and when its link was
+    /// sent to the old address or number, it gets a new token, so that link dies. Nothing is sent
+    /// by itself: the caller resends when asked.
+    pub(crate) async fn invitation_following(
+        &self,
+        before: &User,
+        after: &User,
+    ) -> Result<Option<Invitation>> {
+        let email = |u: &User| u.email.as_ref().map(Email::normalized);
+        if email(before) == email(after) && before.phone == after.phone {
+            return Ok(None);
+        }
+        let Some(inv) = self.store().invitation(after.id).await? else {
+            return Ok(None);
+        };
+        if inv.accepted_at.is_some() {
+            return Ok(None);
+        }
+        let mut next = inv.clone();
+        let mut sent_elsewhere = false;
+        if inv.email.as_ref().map(Email::normalized) != email(after) {
+            next.email = after.email.clone();
+            sent_elsewhere |= inv.sent_email;
+            next.sent_email = false;
+        }
+        if inv.phone != after.phone {
+            next.phone = after.phone.clone();
+            sent_elsewhere |= inv.sent_sms;
+            next.sent_sms = false;
+        }
+        if next == inv {
+            return Ok(None);
+        }
+        if sent_elsewhere {
+            next.token = new_token();
+        }
+        Ok(Some(next))
+    }
+
     /// Changes (or makes) the user's invitation and (re)sends it when asked. An expired
     /// invitation gets a fresh token; an accepted one cannot be changed.
     pub async fn update_invitation(
@@ -78,11 +119,25 @@ impl Services {
             if let Some(e) = req.expiration {
                 inv.expires_at = e;
             }
+            // Another address or number is another recipient: it counts as sent only once sent
+            // again, and a link already sent to the old one dies (a new token).
+            let mut sent_elsewhere = false;
             if let Some(e) = &req.email {
+                if inv.email.as_ref().map(Email::normalized) != Some(e.normalized()) {
+                    sent_elsewhere |= inv.sent_email;
+                    inv.sent_email = false;
+                }
                 inv.email = Some(e.clone());
             }
             if let Some(ph) = &req.phone {
+                if inv.phone.as_ref() != Some(ph) {
+                    sent_elsewhere |= inv.sent_sms;
+                    inv.sent_sms = false;
+                }
                 inv.phone = Some(ph.clone());
+            }
+            if sent_elsewhere && current.as_ref().is_some_and(|c| c.token == inv.token) {
+                inv.token = new_token();
             }
             let mut v = Validator::new();
             if req.send_email && inv.email.is_none() {

@@ -118,6 +118,18 @@ fn org_or_callers(
     })
 }
 
+/// What wrong codes are counted against: a user's codes of one kind (`email_verification`,
+/// `phone_verification`, `password_reset`, `invitation`). Kinds are counted apart, so that wrong
+/// guesses at one (say, anonymous ones on the verification page) do not lock the others.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CodeAccount(pub crate::types::UserId, pub &'static str);
+
+impl CodeAccount {
+    fn key(self) -> String {
+        format!("{}:{}", self.0.0, self.1)
+    }
+}
+
 /// How often an optimistic read-modify-write is retried when a concurrent change wins. Within
 /// one process changes to one user take turns ([`Services::user_turn`]), so only another
 /// instance on the same database makes one retry.
@@ -198,37 +210,34 @@ impl Services {
         &self.inner.address_failures
     }
 
-    /// [`crate::Error::RateLimited`] while the request's client address, or `account` for codes,
-    /// waits after too many failed proofs.
-    pub(crate) fn guard_proof(
-        &self,
-        code_account: Option<crate::types::UserId>,
-    ) -> crate::Result<()> {
+    /// [`crate::Error::RateLimited`] while the request's client address, or `code_account` (a
+    /// user and the kind of code) for codes, waits after too many failed proofs.
+    pub(crate) fn guard_proof(&self, code_account: Option<CodeAccount>) -> crate::Result<()> {
         let now = self.now();
         if let Some(addr) = client_address() {
             self.inner.address_failures.check(&addr.to_string(), now)?;
         }
-        if let Some(id) = code_account {
-            self.inner.code_failures.check(&id.0.to_string(), now)?;
+        if let Some(account) = code_account {
+            self.inner.code_failures.check(&account.key(), now)?;
         }
         Ok(())
     }
 
     /// Counts a failed proof against the client address and, for codes, the account. The failing
     /// request keeps its own answer; the next one waits.
-    pub(crate) fn proof_failed(&self, code_account: Option<crate::types::UserId>) {
+    pub(crate) fn proof_failed(&self, code_account: Option<CodeAccount>) {
         let now = self.now();
         if let Some(addr) = client_address() {
             let _ = self.inner.address_failures.fail(&addr.to_string(), now);
         }
-        if let Some(id) = code_account {
-            let _ = self.inner.code_failures.fail(&id.0.to_string(), now);
+        if let Some(account) = code_account {
+            let _ = self.inner.code_failures.fail(&account.key(), now);
         }
     }
 
     /// A right code: the account's count starts again.
-    pub(crate) fn code_succeeded(&self, account: crate::types::UserId) {
-        self.inner.code_failures.reset(&account.0.to_string());
+    pub(crate) fn code_succeeded(&self, account: CodeAccount) {
+        self.inner.code_failures.reset(&account.key());
     }
 
     /// Commits a change set; wakes the delivery worker when it wrote messages.

@@ -736,6 +736,11 @@ impl Services {
                 }
                 if next.email.as_ref().map(|e| e.normalized()) != old_email {
                     next.email_verified = false;
+                    // A pending change the user asked for earlier is overtaken: its link dies
+                    // (its code is deleted below).
+                    // (Part of the email change, whose scope is marked above.)
+                    let overtaken = next.new_email_requested.take().is_some();
+                    mark(overtaken, "new_email_requested", &mut false);
                 }
             }
             if let Some(req) = patch.email_verify {
@@ -867,6 +872,16 @@ impl Services {
                 user: next.clone(),
                 expected_sequence: current.sequence,
             });
+            if let Some(inv) = self.invitation_following(&current, &next).await? {
+                cs.push(Change::PutInvitation(inv));
+                fields.push("invitation".to_owned());
+            }
+            if current.new_email_requested.is_some() && next.new_email_requested.is_none() {
+                cs.push(Change::DeleteCode {
+                    user: id,
+                    purpose: CodePurpose::EmailChange,
+                });
+            }
             if let Some(join) = membership {
                 cs.push(Change::PutMember {
                     group: join.group,

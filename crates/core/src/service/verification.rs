@@ -2,7 +2,7 @@
 //! verifying an address or number with a code, confirming an email change; and the admins' view
 //! of the delivery queue.
 
-use super::{MAX_RETRIES, Services};
+use super::{CodeAccount, MAX_RETRIES, Services};
 use crate::error::{Entity, Error, Field, FieldError, Result};
 use crate::model::*;
 use crate::password::check_policy;
@@ -159,11 +159,12 @@ impl Services {
         purpose: CodePurpose,
         code: &str,
     ) -> Result<Verified> {
-        self.guard_proof(Some(id))?;
+        let account = CodeAccount(id, purpose.as_str());
+        self.guard_proof(Some(account))?;
         let result = self.verify_code_unguarded(id, purpose, code).await;
         match &result {
-            Ok(_) => self.code_succeeded(id),
-            Err(Error::Invalid(_)) => self.proof_failed(Some(id)),
+            Ok(_) => self.code_succeeded(account),
+            Err(Error::Invalid(_)) => self.proof_failed(Some(account)),
             Err(_) => {}
         }
         result
@@ -433,6 +434,41 @@ impl Services {
             return Err(gone());
         }
         Ok((user, new))
+    }
+
+    /// The user behind an email-verification link (`/verify-email?userId=…&code=…`), for the page
+    /// that shows the address and asks to confirm it: only when `code` is the user's live code
+    /// for its current address. Anything else is `Gone`, the same for an unknown user, a wrong
+    /// code and an expired one, so nobody's address is shown without the code. A wrong code is a
+    /// wrong try like a submitted one: it spends one of the code's tries and counts against the
+    /// user's email codes and the client address, so the page is no way to guess codes.
+    pub async fn open_email_verification(&self, id: UserId, code: &str) -> Result<User> {
+        let purpose = CodePurpose::EmailVerification;
+        let account = CodeAccount(id, purpose.as_str());
+        self.guard_proof(Some(account))?;
+        let gone = || Error::Gone(Entity::Code);
+        let now = self.now();
+        let (Some(user), Some(row)) = (
+            self.store().user(id).await?,
+            self.store().code(id, purpose).await?,
+        ) else {
+            self.proof_failed(None);
+            return Err(gone());
+        };
+        if row.expires_at <= now
+            || row.attempts >= MAX_CODE_ATTEMPTS
+            || user.email.as_ref().map(Email::normalized) != row.target
+        {
+            return Err(gone());
+        }
+        if row.code_hash != hash_code(code) {
+            let mut cs = ChangeSet::new();
+            cs.push(Change::CodeAttempt { user: id, purpose });
+            self.commit(cs).await?;
+            self.proof_failed(Some(account));
+            return Err(gone());
+        }
+        Ok(user)
     }
 
     /// Confirms an email change from its link: the new address becomes the (unverified) email and

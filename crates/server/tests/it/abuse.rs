@@ -506,6 +506,65 @@ async fn verification_page_locks_the_account(app: TestApp) {
     );
 }
 
+/// Wrong codes are counted per kind of code: five wrong ones on the verification page lock the
+/// user's email verification, not its password reset, and a wrong code in the page's link is a
+/// wrong try like a submitted one (the page is no way to guess codes for free).
+async fn code_kinds_are_counted_apart(app: TestApp) {
+    let admin = app.org_admin().await;
+    let id = app
+        .create_user(
+            &admin,
+            json!({"firstName": "Kai", "emailAddress": "kai@example.com", "emailAddressVerify": true}),
+        )
+        .await;
+    let code = app.outbox_of(id).await[0].message.params["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let wrong = wrong_code(&code);
+    let r = app
+        .post(
+            &format!("/v2/users/{id}/password_reset"),
+            &admin,
+            json!({"returnCode": {}}),
+        )
+        .await;
+    r.expect(200);
+    let reset = r.body["verificationCode"].as_str().unwrap().to_owned();
+    // Five wrong tries at the email code, by link.
+    for _ in 0..5 {
+        let page = app
+            .fetch_page(&format!(
+                "{PUBLIC_URL}/verify-email?userId={id}&code={wrong}"
+            ))
+            .await;
+        assert_eq!(page.status, 410, "{}", page.html);
+    }
+    // The email code is locked (and dead: five wrong tries) ...
+    let page = app
+        .fetch_page(&format!(
+            "{PUBLIC_URL}/verify-email?userId={id}&code={code}"
+        ))
+        .await;
+    assert_eq!(page.status, 429, "{}", page.html);
+    // ... the reset code is not.
+    let r = app
+        .post(
+            &format!("/v2/users/{id}/password"),
+            &admin,
+            json!({"newPassword": {"password": "Kai-Reset-Passw0rd"}, "verificationCode": reset}),
+        )
+        .await;
+    r.expect(200);
+    advance(&app, 61);
+    let page = app
+        .fetch_page(&format!(
+            "{PUBLIC_URL}/verify-email?userId={id}&code={code}"
+        ))
+        .await;
+    assert_eq!(page.status, 410, "{}", page.html);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Request body limits.
 
@@ -677,6 +736,7 @@ both_backends!(
     address_limit_spans_accounts,
     zitadel_codes_lock_the_account,
     verification_page_locks_the_account,
+    code_kinds_are_counted_apart,
 );
 
 each_backend!(forwarded_addresses_count_separately, oversize_bodies);

@@ -913,6 +913,99 @@ async fn invitation_update(app: TestApp) {
     );
 }
 
+/// An invitation follows the user's contact: correcting the address makes a new link (the one
+/// sent to the wrong address dies), a resend goes to the corrected address, and accepting proves
+/// only an address the link was sent to. An email change the user asked for earlier is overtaken
+/// by an admin's change: its link dies.
+async fn invitation_follows_contact_changes(app: TestApp) {
+    let admin = app.org_admin().await;
+    let created = app
+        .post(
+            "/v2/users",
+            &admin,
+            json!({"firstName": "Eve", "emailAddress": "typo@wrong.example", "invitation": {"sendEmail": true}}),
+        )
+        .await;
+    created.expect(201);
+    let id = created.body["userId"].as_i64().unwrap();
+    let first = created.body["token"].as_str().unwrap().to_owned();
+    let path = format!("/v2/users/{id}");
+    app.put(&path, &admin, json!({"emailAddress": "eve@right.example"}))
+        .await
+        .expect(200);
+    let inv = app.get(&path, &admin).await.body["invitation"].clone();
+    let second = inv["token"].as_str().unwrap().to_owned();
+    assert_ne!(second, first, "{inv}");
+    assert_eq!(
+        app.fetch_page(&format!("{PUBLIC_URL}/invite/{first}"))
+            .await
+            .status,
+        410
+    );
+    // The resend goes to the corrected address, with the new link.
+    app.put(
+        &format!("{path}/invitation"),
+        &admin,
+        json!({"sendEmail": true}),
+    )
+    .await
+    .expect(200);
+    let sent = app.outbox_of(id).await;
+    let to: Vec<_> = sent
+        .iter()
+        .filter(|m| m.message.template == "invitation")
+        .map(|m| {
+            (
+                m.message.recipient.as_str(),
+                m.message.params["url"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(to.len(), 2, "{to:?}");
+    let resent = json!(format!("{PUBLIC_URL}/invite/{second}"));
+    assert!(to.contains(&("eve@right.example", resent)), "{to:?}");
+    // Changing the invitation's own address, after it was sent, makes a new link too, which has
+    // gone nowhere yet: accepting it proves nothing about the address.
+    app.put(
+        &format!("{path}/invitation"),
+        &admin,
+        json!({"emailAddress": "eve@other.example"}),
+    )
+    .await
+    .expect(200);
+    let third = app.get(&path, &admin).await.body["invitation"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(third, second);
+    app.put(&path, &admin, json!({"emailAddress": "eve@other.example"}))
+        .await
+        .expect(200);
+    let fourth = app.get(&path, &admin).await.body["invitation"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(fourth, third, "the invitation had that address already");
+    let link = format!("{PUBLIC_URL}/invite/{third}");
+    let form = app.fetch_page(&link).await;
+    assert_eq!(form.status, 200, "{}", form.html);
+    let done = app
+        .post_form(
+            &link,
+            form.cookie.as_deref(),
+            &[
+                ("csrf", form.csrf.as_deref().unwrap()),
+                ("password", "correct horse battery staple 42"),
+                ("password_confirm", "correct horse battery staple 42"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.html);
+    let u = app.get(&path, &admin).await;
+    assert_eq!(u.body["registered"], true);
+    assert_eq!(u.body["emailAddressVerified"], false, "{}", u.text);
+}
+
 async fn oversized_bodies_are_413(app: TestApp) {
     let admin = app.org_admin().await;
     let big = format!(
@@ -978,6 +1071,7 @@ async fn concurrent_updates_of_one_user_all_commit(app: TestApp) {
 
 both_backends!(
     concurrent_updates_of_one_user_all_commit,
+    invitation_follows_contact_changes,
     oversized_bodies_are_413,
     create_answers_201_with_invitation_and_token,
     create_with_every_field,

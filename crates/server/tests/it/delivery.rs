@@ -476,6 +476,18 @@ async fn email_verification_link(backend: Backend) {
         .await;
     let mail = sink.wait_for(1).await.remove(0);
     let link = mail.link("/verify-email");
+    // Without the code, the page shows nobody's address: a wrong or missing code is the same
+    // "link gone" page as an unknown user.
+    for other in [
+        format!("{PUBLIC_URL}/verify-email?userId={id}&code=WRONG1"),
+        format!("{PUBLIC_URL}/verify-email?userId={id}&code="),
+        format!("{PUBLIC_URL}/verify-email?userId={id}"),
+        format!("{PUBLIC_URL}/verify-email?userId=999&code=WRONG1"),
+    ] {
+        let page = app.fetch_page(&other).await;
+        assert_eq!(page.status, 410, "{other}: {}", page.html);
+        assert!(!page.html.contains("ola@"), "{other}: {}", page.html);
+    }
     let page = app.fetch_page(&link).await;
     assert_eq!(page.status, 200, "{}", page.html);
     assert!(page.html.contains("ola@example.com"));

@@ -1874,6 +1874,38 @@ async fn empty_email_is_blank(app: TestApp) {
     let r = merge(&app, &new_email, &own, json!({"newEmailRequested": null})).await;
     assert_item(&r, 200, id);
     assert_eq!(r.body["newEmailRequested"], Value::Null);
+
+    // An admin's change of the address overtakes one the user asked for: its link dies.
+    let r = merge(
+        &app,
+        &new_email,
+        &own,
+        json!({"newEmailRequested": "eve@mine.example"}),
+    )
+    .await;
+    assert_eq!(r.body["newEmailRequested"], "eve@mine.example");
+    let sent = app.outbox_of(id).await;
+    let change = sent
+        .iter()
+        .rev()
+        .find(|m| m.message.template == "email_change")
+        .expect("the confirmation message");
+    let token = token_from_link(change.message.params["url"].as_str().unwrap());
+    let r = merge(&app, &item, &admin, json!({"email": "eve@admin.example"})).await;
+    assert_item(&r, 200, id);
+    assert_eq!(r.body["newEmailRequested"], Value::Null);
+    let r = post_ld(
+        &app,
+        &format!("/api/v1/users/{id}/new-email/confirm"),
+        &admin,
+        json!({"token": token}),
+    )
+    .await;
+    assert_eq!(r.status, 410, "{}", r.text);
+    assert_eq!(
+        get(&app, &item, &admin).await.body["email"],
+        "eve@admin.example"
+    );
 }
 
 /// `/api/` (trailing slash) is the entrypoint too, as in API Platform, in the dialect's shape
