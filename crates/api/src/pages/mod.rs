@@ -184,8 +184,20 @@ async fn invite_form(
                 Some(&csrf),
             )
         }
-        Err(Error::Gone(_) | Error::NotFound(_)) => gone(&state, fallback),
+        Err(Error::Gone(_) | Error::NotFound(_)) => gone(
+            &state,
+            gone_invitation_language(&state, &token, fallback).await,
+        ),
         Err(e) => trouble(&state, fallback, &e),
+    }
+}
+
+/// The language of the "link gone" page of an invitation link: the invitation's own when the
+/// token names one (used or expired), else `fallback` (the browser's).
+async fn gone_invitation_language(state: &AppState, token: &str, fallback: Language) -> Language {
+    match state.services.store().invitation_by_token(token).await {
+        Ok(Some(inv)) => inv.language,
+        _ => fallback,
     }
 }
 
@@ -234,7 +246,12 @@ async fn invite_submit(
     let fallback = negotiate(None, accept_language(&headers));
     let (inv, user) = match state.services.open_invitation(&token).await {
         Ok(found) => found,
-        Err(Error::Gone(_) | Error::NotFound(_)) => return gone(&state, fallback),
+        Err(Error::Gone(_) | Error::NotFound(_)) => {
+            return gone(
+                &state,
+                gone_invitation_language(&state, &token, fallback).await,
+            );
+        }
         Err(e) => return trouble(&state, fallback, &e),
     };
     let lang = inv.language;

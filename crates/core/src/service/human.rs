@@ -1093,7 +1093,11 @@ impl Services {
                 &next,
                 "user.invitation.accepted",
                 p,
-                vec!["state".into()],
+                if next.email_verified && !user.email_verified {
+                    vec!["state".into(), "email_verified".into()]
+                } else {
+                    vec!["state".into()]
+                },
                 now,
             ));
             match self.commit(cs).await {

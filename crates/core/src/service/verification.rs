@@ -137,7 +137,11 @@ impl Services {
                 &next,
                 "user.invitation.accepted",
                 Actor::System,
-                &["state", "password"],
+                if emailed_to_own_address && !user.email_verified {
+                    &["state", "password", "email_verified"]
+                } else {
+                    &["state", "password"]
+                },
                 now,
             ));
             match self.commit(cs).await {
@@ -515,7 +519,11 @@ impl Services {
                 &next,
                 "user.email_change.confirmed",
                 Actor::System,
-                &["email"],
+                if user.email_verified {
+                    &["email", "new_email_requested", "email_verified"]
+                } else {
+                    &["email", "new_email_requested"]
+                },
                 now,
             ));
             match self.commit(cs).await {

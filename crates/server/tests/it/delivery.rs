@@ -194,7 +194,23 @@ async fn invitation_email_link_activates(backend: Backend) {
             .starts_with("$argon2id$v=19$m=19456,t=2,p=1$")
     );
 
-    assert_eq!(app.fetch_page(&link).await.status, 410);
+    // The audit event names every field the acceptance changed.
+    let events = app
+        .services()
+        .store()
+        .audit_events("user", id)
+        .await
+        .unwrap();
+    let accepted = events
+        .iter()
+        .find(|e| e.event_type == "user.invitation.accepted")
+        .expect("the acceptance event");
+    assert_eq!(accepted.fields, ["state", "password", "email_verified"]);
+
+    // A used link says so in the invitation's language, not the browser's.
+    let used = app.fetch_page(&link).await;
+    assert_eq!(used.status, 410);
+    assert!(used.html.contains("<html lang=\"de\""), "{}", used.html);
     let again = app
         .post_form(
             &link,
