@@ -52,14 +52,26 @@ async fn stylesheet() -> Response {
 }
 
 /// A rendered page with its status and, for forms, the CSRF cookie.
+/// The path of the public URL (`https://example.org/usher` → `/usher`, none → ``): behind a
+/// proxy that serves usher under a path, the pages' own links (form actions, the stylesheet)
+/// must carry it, as the links in messages do.
+fn base_path(state: &AppState) -> String {
+    url::Url::parse(&state.services.config().public_url)
+        .map(|u| u.path().trim_end_matches('/').to_owned())
+        .unwrap_or_default()
+}
+
 fn page(
     state: &AppState,
     status: StatusCode,
     which: Page,
     lang: Language,
-    ctx: Value,
+    mut ctx: Value,
     csrf: Option<&str>,
 ) -> Response {
+    if let Some(m) = ctx.as_object_mut() {
+        m.insert("base".to_owned(), Value::String(base_path(state)));
+    }
     let html = match state.templates.render_page(which, lang, &ctx) {
         Ok(h) => h,
         Err(e) => {
@@ -217,7 +229,7 @@ async fn invite_ctx(
         .flatten()
         .map(|o| o.name);
     json!({
-        "action": format!("/invite/{token}"),
+        "action": format!("{}/invite/{token}", base_path(state)),
         "csrf": csrf,
         "email_required": user.require_email_match,
         "first_name": user.first_name,
@@ -373,7 +385,7 @@ async fn verify_form(
             let lang = user_language(&user, &headers);
             let csrf = new_csrf();
             let ctx = json!({
-                "action": "/verify-email",
+                "action": format!("{}/verify-email", base_path(&state)),
                 "csrf": csrf,
                 "user_id": user.id.to_string(),
                 "code": link.code,
@@ -478,7 +490,7 @@ async fn confirm_form(
             let lang = user_language(&user, &headers);
             let csrf = new_csrf();
             let ctx = json!({
-                "action": format!("/confirm-email/{token}"),
+                "action": format!("{}/confirm-email/{token}", base_path(&state)),
                 "csrf": csrf,
                 "email": user.email.as_ref().map(|e| e.as_str().to_owned()),
                 "new_email": new.as_str(),

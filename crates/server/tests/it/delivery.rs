@@ -849,7 +849,55 @@ async fn email_change_confirmation(backend: Backend) {
     let _ = Channel::Email;
 }
 
+/// Served under a path (`--public-url https://usher.test/usher` behind a proxy that strips it):
+/// the pages' form actions and stylesheet carry the path, as the links in messages do.
+async fn pages_under_a_path(backend: Backend) {
+    let Some(app) = TestApp::start_with(backend, |c| {
+        c.public_url = format!("{PUBLIC_URL}/usher/");
+    })
+    .await
+    else {
+        return;
+    };
+    let admin = app.org_admin().await;
+    let created = app
+        .post(
+            "/v2/users",
+            &admin,
+            json!({"firstName": "Pat", "emailAddress": "pat@example.com", "invitation": {}}),
+        )
+        .await;
+    created.expect(201);
+    let token = created.body["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        created.body["invitation"]["url"],
+        format!("{PUBLIC_URL}/usher/invite/{token}")
+    );
+    // What the proxy passes on: the path without its prefix.
+    let form = app
+        .fetch_page(&format!("{}/invite/{token}", app.base))
+        .await;
+    assert_eq!(form.status, 200, "{}", form.html);
+    assert!(
+        form.html
+            .contains(&format!("action=\"/usher/invite/{token}\"")),
+        "{}",
+        form.html
+    );
+    assert!(
+        form.html.contains("href=\"/usher/pages/style.css\""),
+        "{}",
+        form.html
+    );
+    let gone = app
+        .fetch_page(&format!("{}/invite/no-such-token", app.base))
+        .await;
+    assert_eq!(gone.status, 410);
+    assert!(gone.html.contains("href=\"/usher/pages/style.css\""));
+}
+
 each_backend!(
+    pages_under_a_path,
     invitation_email_link_activates,
     invitation_form_errors,
     sms_webhook_and_phone_codes,
