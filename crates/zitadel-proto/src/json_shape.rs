@@ -55,7 +55,7 @@ fn index(set: &FileDescriptorSet) -> Index {
                     }
                     _ => None,
                 };
-                let json_name = f.json_name.clone().unwrap_or_else(|| camel(&name));
+                let json_name = f.json_name.clone().unwrap_or_else(|| json_name(&name));
                 let field = || Field {
                     name: name.clone(),
                     repeated: f.label == Some(Label::LABEL_REPEATED),
@@ -81,8 +81,9 @@ fn index(set: &FileDescriptorSet) -> Index {
     out
 }
 
-/// protoc's JSON name of a field: `given_name` → `givenName`.
-fn camel(name: &str) -> String {
+/// protoc's JSON name of a field (what a descriptor without `json_name` means): `given_name` →
+/// `givenName`.
+pub fn json_name(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     let mut upper = false;
     for c in name.chars() {
@@ -135,7 +136,7 @@ fn check_message(message: &str, value: &Value, path: &mut String) -> Option<Stri
         if !path.is_empty() {
             path.push('.');
         }
-        path.push_str(&camel(&field.name));
+        path.push_str(&json_name(&field.name));
         let error = if field.repeated {
             match v {
                 Value::Array(items) => field.message.as_deref().and_then(|m| {

@@ -25,6 +25,7 @@ use buffa_descriptor::generated::descriptor::{
 };
 use serde_json::{Map, Value, json};
 use usher_zitadel_proto::buffa::Message;
+use usher_zitadel_proto::json_shape::json_name;
 
 use crate::zitadel::{REST_PREFIX, RPC_PATH, unserved_rest_calls};
 
@@ -269,23 +270,6 @@ impl Descriptors {
         }
         d
     }
-}
-
-/// `given_name` → `givenName` (protoc's JSON name when the descriptor has none).
-fn json_name(name: &str) -> String {
-    let mut out = String::new();
-    let mut upper = false;
-    for c in name.chars() {
-        if c == '_' {
-            upper = true;
-        } else if upper {
-            out.extend(c.to_uppercase());
-            upper = false;
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 fn schema_ref(full_name: &str) -> Value {
