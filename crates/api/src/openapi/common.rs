@@ -100,8 +100,11 @@ fn invite_submit() {}
         ("userId" = Option<String>, Query, description = "The user"),
         ("code" = Option<String>, Query, description = "The verification code")),
     responses(
-        (status = 200, description = "The form", body = String, content_type = "text/html"),
-        (status = 410, description = "Used or expired link", body = String,
+        (status = 200, description = "The form, for the user's live code", body = String,
+            content_type = "text/html"),
+        (status = 410, description = "Used, expired or wrong link (a wrong code is a counted try)",
+            body = String, content_type = "text/html"),
+        (status = 429, description = "Too many failed attempts (`Retry-After`)", body = String,
             content_type = "text/html")))]
 fn verify_form() {}
 
