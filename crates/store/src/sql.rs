@@ -16,6 +16,23 @@ pub(crate) enum Param {
     I64(i64),
     Text(String),
     Bool(bool),
+    /// An array parameter (`bigint[]`), bound only on PostgreSQL.
+    I64s(Vec<i64>),
+    /// An array parameter (`text[]`), bound only on PostgreSQL.
+    Texts(Vec<String>),
+}
+
+impl Param {
+    /// The value as JSON, for a list bound as one JSON array on SQLite.
+    pub(crate) fn to_json(&self) -> serde_json::Value {
+        match self {
+            Param::I64(i) => (*i).into(),
+            Param::Text(t) => t.as_str().into(),
+            Param::Bool(b) => (*b).into(),
+            Param::I64s(v) => v.as_slice().into(),
+            Param::Texts(v) => v.as_slice().into(),
+        }
+    }
 }
 
 /// Every column of `users` in the order the row readers expect.
@@ -134,38 +151,52 @@ fn like_escape(s: &str) -> String {
 const DISPLAY_NAME: &str = "coalesce(display_name, first_name || ' ' || last_name, first_name, \
     last_name)";
 
-/// Lists longer than this are bound as one JSON array instead of one parameter per entry: a
-/// statement takes at most 32,766 parameters on SQLite and 65,535 on PostgreSQL, and a client's
-/// `in…` query may name more users than that (or a query tree hold many lists: the Zitadel
-/// dialect takes up to 1,000 queries in one request, so a statement binds at most a few
-/// thousand parameters).
+/// Lists longer than this are bound as one parameter instead of one per entry: a statement takes
+/// at most 32,766 parameters on SQLite and 65,535 on PostgreSQL, and a client's `in…` query may
+/// name more users than that (or a query tree hold many lists: the Zitadel dialect takes up to
+/// 1,000 queries in one request, so a statement binds at most a few thousand parameters).
 const IN_LIST_PARAMS: usize = 8;
 
-/// `expr IN (…)` over `values`: one parameter each for short lists, one JSON array for long ones.
+/// `expr IN (…)` over `values` (all of one kind): one parameter each for short lists; for long
+/// ones one array parameter on PostgreSQL (`= ANY($n)`, which the planner reads as a list of
+/// index look-ups) and one JSON array read by `json_each` on SQLite, which has no arrays.
 fn in_list(sql: &mut Sql, expr: &str, values: Vec<Param>) {
     if values.len() <= IN_LIST_PARAMS {
         let list: Vec<String> = values.into_iter().map(|v| sql.bind(v)).collect();
         sql.push(&format!("{expr} IN ({})", list.join(", ")));
         return;
     }
-    let ints = matches!(values.first(), Some(Param::I64(_)));
-    let json: Vec<serde_json::Value> = values
-        .into_iter()
-        .map(|v| match v {
-            Param::I64(i) => i.into(),
-            Param::Text(t) => t.into(),
-            Param::Bool(b) => b.into(),
-        })
-        .collect();
-    let p = sql.bind(Param::Text(serde_json::Value::Array(json).to_string()));
-    match (sql.dialect, ints) {
-        (Dialect::Sqlite, _) => sql.push(&format!("{expr} IN (SELECT value FROM json_each({p}))")),
-        (Dialect::Postgres, true) => sql.push(&format!(
-            "{expr} IN (SELECT jsonb_array_elements_text(({p}::text)::jsonb)::bigint)"
-        )),
-        (Dialect::Postgres, false) => sql.push(&format!(
-            "{expr} IN (SELECT jsonb_array_elements_text(({p}::text)::jsonb))"
-        )),
+    match sql.dialect {
+        Dialect::Sqlite => {
+            let json: Vec<serde_json::Value> = values.iter().map(Param::to_json).collect();
+            let p = sql.bind(Param::Text(serde_json::Value::Array(json).to_string()));
+            sql.push(&format!("{expr} IN (SELECT value FROM json_each({p}))"));
+        }
+        Dialect::Postgres => {
+            let array = if matches!(values.first(), Some(Param::I64(_))) {
+                Param::I64s(
+                    values
+                        .into_iter()
+                        .filter_map(|v| match v {
+                            Param::I64(i) => Some(i),
+                            _ => None,
+                        })
+                        .collect(),
+                )
+            } else {
+                Param::Texts(
+                    values
+                        .into_iter()
+                        .filter_map(|v| match v {
+                            Param::Text(t) => Some(t),
+                            _ => None,
+                        })
+                        .collect(),
+                )
+            };
+            let p = sql.bind(array);
+            sql.push(&format!("{expr} = ANY({p})"));
+        }
     }
 }
 

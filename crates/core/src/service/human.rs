@@ -1055,7 +1055,7 @@ impl Services {
                     "The code is wrong or has expired",
                 )
             };
-            self.guard_proof(Some(invite_account(id)))?;
+            self.guard_proof(Some(super::invite_account(id)))?;
             let now = self.now();
             let inv = match self.store().invitation(id).await? {
                 Some(inv)
@@ -1066,7 +1066,7 @@ impl Services {
                     inv
                 }
                 _ => {
-                    self.proof_failed(Some(invite_account(id)));
+                    self.proof_failed(Some(super::invite_account(id)));
                     return Err(wrong());
                 }
             };
@@ -1102,7 +1102,7 @@ impl Services {
             ));
             match self.commit(cs).await {
                 Ok(()) => {
-                    self.code_succeeded(invite_account(id));
+                    self.code_succeeded(super::invite_account(id));
                     return Ok(next);
                 }
                 Err(Error::Conflict) => continue,
@@ -1118,9 +1118,4 @@ impl Services {
 /// Wrong password-reset codes are counted apart from a user's other codes.
 fn reset_account(id: UserId) -> super::CodeAccount {
     super::CodeAccount(id, CodePurpose::PasswordReset.as_str())
-}
-
-/// Wrong invitation codes are counted apart from a user's other codes.
-fn invite_account(id: UserId) -> super::CodeAccount {
-    super::CodeAccount(id, "invitation")
 }

@@ -124,6 +124,12 @@ fn org_or_callers(
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct CodeAccount(pub crate::types::UserId, pub &'static str);
 
+/// Wrong invitation codes (Zitadel's `VerifyInviteCode`) and wrong addresses typed to accept an
+/// invitation with `requireEmailMatch` are counted together, apart from a user's other codes.
+pub(crate) fn invite_account(id: crate::types::UserId) -> CodeAccount {
+    CodeAccount(id, "invitation")
+}
+
 impl CodeAccount {
     fn key(self) -> String {
         format!("{}:{}", self.0.0, self.1)

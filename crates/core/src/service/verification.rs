@@ -86,6 +86,9 @@ impl Services {
         for _ in 0..MAX_RETRIES {
             let (mut inv, user) = self.open_invitation(token).await?;
             if user.require_email_match {
+                // The typed address is a secret like a code: wrong guesses are counted.
+                let account = super::invite_account(user.id);
+                self.guard_proof(Some(account))?;
                 let invited = inv
                     .email
                     .as_ref()
@@ -93,6 +96,7 @@ impl Services {
                     .map(Email::normalized);
                 let typed = email.map(|e| e.trim().to_lowercase());
                 if invited.is_none() || typed != invited {
+                    self.proof_failed(Some(account));
                     return Err(Error::Invalid(vec![FieldError::new(
                         Field::Email,
                         "email_mismatch",
@@ -145,7 +149,12 @@ impl Services {
                 now,
             ));
             match self.commit(cs).await {
-                Ok(()) => return Ok(next),
+                Ok(()) => {
+                    if user.require_email_match {
+                        self.code_succeeded(super::invite_account(user.id));
+                    }
+                    return Ok(next);
+                }
                 Err(Error::Conflict) => continue,
                 Err(e) => return Err(e),
             }

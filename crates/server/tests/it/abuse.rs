@@ -506,6 +506,76 @@ async fn verification_page_locks_the_account(app: TestApp) {
     );
 }
 
+/// With `requireEmailMatch` the invited address typed on the invitation page is a secret like a
+/// code: five wrong addresses, then even the right one answers the 429 page (in the language
+/// asked, with `Retry-After`), and Zitadel's `VerifyInviteCode` for the same user waits too (one
+/// count for the invitation). After the wait the right address accepts the invitation.
+async fn invitation_email_guesses_are_counted(app: TestApp) {
+    let admin = app.org_admin().await;
+    let r = app
+        .post(
+            "/v2/users",
+            &admin,
+            json!({"emailAddress": "mia@example.com", "requireEmailMatch": true, "invitation": {"language": "fr"}}),
+        )
+        .await;
+    r.expect(201);
+    let token = r.body["token"].as_str().unwrap().to_owned();
+    let id = r.body["userId"].as_i64().unwrap();
+    let form = app
+        .fetch_page(&format!("{PUBLIC_URL}/invite/{token}"))
+        .await;
+    assert_eq!(form.status, 200, "{}", form.html);
+    let (cookie, csrf) = (form.cookie.unwrap(), form.csrf.unwrap());
+    let path = format!("/invite/{token}");
+    let submit = |email: &'static str| {
+        let (app, cookie, csrf, path) = (&app, &cookie, &csrf, &path);
+        async move {
+            post_page(
+                app,
+                path,
+                cookie,
+                "fr",
+                &[
+                    ("csrf", csrf),
+                    ("password", NEW_PASSWORD),
+                    ("password_confirm", NEW_PASSWORD),
+                    ("email", email),
+                ],
+            )
+            .await
+        }
+    };
+    for guess in [
+        "a@example.com",
+        "b@example.com",
+        "c@example.com",
+        "d@example.com",
+        "e@example.com",
+    ] {
+        let r = submit(guess).await;
+        assert_eq!(r.status, 422, "{guess}: {}", r.text);
+    }
+    let r = submit("mia@example.com").await;
+    assert_rate_limited_page(&r, "fr", "Trop de tentatives.", "60");
+    let r = connect_json(
+        &app,
+        "VerifyInviteCode",
+        Some(&admin),
+        &json!({"userId": id.to_string(), "verificationCode": token}),
+        true,
+    )
+    .await;
+    assert_connect_error(&r, Code::ResourceExhausted, "AUTH-RATE-LIMITED");
+    let u = app.get(&format!("/v2/users/{id}"), &admin).await;
+    assert_eq!(u.body["registered"], false, "{}", u.text);
+    advance(&app, 61);
+    let r = submit("mia@example.com").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let u = app.get(&format!("/v2/users/{id}"), &admin).await;
+    assert_eq!(u.body["registered"], true, "{}", u.text);
+}
+
 /// Wrong codes are counted per kind of code: five wrong ones on the verification page lock the
 /// user's email verification, not its password reset, and a wrong code in the page's link is a
 /// wrong try like a submitted one (the page is no way to guess codes for free).
@@ -736,6 +806,7 @@ both_backends!(
     address_limit_spans_accounts,
     zitadel_codes_lock_the_account,
     verification_page_locks_the_account,
+    invitation_email_guesses_are_counted,
     code_kinds_are_counted_apart,
 );
 

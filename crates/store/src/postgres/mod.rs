@@ -38,6 +38,8 @@ fn boxed(p: &Param) -> Box<dyn ToSql + Sync + Send> {
         Param::I64(i) => Box::new(*i),
         Param::Text(s) => Box::new(s.clone()),
         Param::Bool(b) => Box::new(*b),
+        Param::I64s(v) => Box::new(v.clone()),
+        Param::Texts(v) => Box::new(v.clone()),
     }
 }
 

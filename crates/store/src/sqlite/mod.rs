@@ -196,6 +196,8 @@ fn bind(p: &Param) -> rusqlite::types::Value {
         Param::I64(i) => rusqlite::types::Value::Integer(*i),
         Param::Text(s) => rusqlite::types::Value::Text(s.clone()),
         Param::Bool(b) => rusqlite::types::Value::Integer(i64::from(*b)),
+        // SQLite has no arrays; `in_list` never binds one here, and JSON is what it would read.
+        Param::I64s(_) | Param::Texts(_) => rusqlite::types::Value::Text(p.to_json().to_string()),
     }
 }
 
