@@ -61,7 +61,10 @@ pub fn write(
          load**: a bare axum handler doing one single-row `UPDATE` (or one primary-key `SELECT`) \
          through rusqlite on the same SQLite file with the same durability (WAL, \
          `synchronous=NORMAL`), or through tokio-postgres with prepared statements on the same \
-         PostgreSQL database. lldap's {LLDAP_UPDATES_PER_SEC:.0} updates/s is quoted from PRODUCT.md \
+         PostgreSQL database. After the import the database is settled (PostgreSQL: `VACUUM ANALYZE` and \
+         `CHECKPOINT`; SQLite: a checkpoint emptying the WAL); then at each concurrency the \
+         references are measured first and usher's scenarios right after them, one server running \
+         at a time. lldap's {LLDAP_UPDATES_PER_SEC:.0} updates/s is quoted from PRODUCT.md \
          (measured on this kind of machine), not measured here.\n",
         s.users,
         s.duration.as_secs(),

@@ -1,6 +1,7 @@
 //! One benchmark run: for each backend, seed users through the bulk import, restart usher on the
-//! seeded database, drive every scenario at every concurrency, then the reference servers on the
-//! same database under the same load.
+//! seeded database, then at each concurrency drive the reference servers on the same database
+//! and, right after them, every scenario of usher, so that each ratio compares measurements
+//! taken within a minute or two of each other.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -466,6 +467,36 @@ async fn user_ids(
     }
 }
 
+/// Lets the database finish what the import left it to do before anything is measured, so the
+/// first measurement (a reference's, at one connection) does not pay for it: on PostgreSQL the
+/// vacuum and statistics autovacuum would start on a freshly loaded table (and the trigram
+/// index's pending entries it flushes) and a checkpoint; on SQLite a checkpoint that empties the
+/// WAL.
+async fn settle(backend: &str, database_url: &str, sqlite_path: &Path) -> Result<(), String> {
+    if backend == "sqlite" {
+        let conn = rusqlite::Connection::open(sqlite_path).map_err(|e| e.to_string())?;
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(|e| e.to_string())
+    } else {
+        let (client, conn) = tokio_postgres::connect(database_url, tokio_postgres::NoTls)
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        // Two calls: VACUUM cannot run inside the transaction a multi-statement batch makes.
+        for statement in ["VACUUM ANALYZE", "CHECKPOINT"] {
+            client.batch_execute(statement).await.map_err(|e| {
+                let why = e
+                    .as_db_error()
+                    .map_or(e.to_string(), |d| d.message().to_owned());
+                format!("{statement}: {why}")
+            })?;
+        }
+        Ok(())
+    }
+}
+
 pub async fn run_backend(s: &Settings, backend: &str) -> Result<BackendResult, String> {
     eprintln!("== {backend}: seeding {} users", s.users);
     let sqlite_path = s.work_dir.join(format!("{backend}.db"));
@@ -496,6 +527,7 @@ pub async fn run_backend(s: &Settings, backend: &str) -> Result<BackendResult, S
             ids.len()
         ));
     }
+    settle(backend, &database_url, &sqlite_path).await?;
 
     // Start to ready on the existing, seeded database.
     let (server, ready) = start_usher(s, &database_url).await?;
@@ -507,27 +539,52 @@ pub async fn run_backend(s: &Settings, backend: &str) -> Result<BackendResult, S
         result.start_to_ready_ms, result.rss_idle_mib
     );
 
-    let pid = server.pid();
+    // Peak RSS of whichever usher process is running (usher is restarted per concurrency).
+    let pid = Arc::new(std::sync::atomic::AtomicU32::new(server.pid()));
     let peak = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let sampler = {
-        let peak = peak.clone();
+        let (peak, pid) = (peak.clone(), pid.clone());
         tokio::spawn(async move {
             loop {
-                let kib = (rss_mib(pid) * 1024.0) as u64;
-                peak.fetch_max(kib, std::sync::atomic::Ordering::Relaxed);
+                let running = pid.load(std::sync::atomic::Ordering::Relaxed);
+                if running != 0 {
+                    let kib = (rss_mib(running) * 1024.0) as u64;
+                    peak.fetch_max(kib, std::sync::atomic::Ordering::Relaxed);
+                }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         })
     };
+    let mut server = Some(server);
     for &c in &s.concurrency {
+        // The references first, at this concurrency, with usher stopped: measured minutes apart
+        // (all of usher, then all of the references), a machine whose speed drifts made ratios
+        // over 100 %; and two servers on one SQLite file would disturb each other (usher's
+        // checkpoint thread blocks writers while it empties the WAL).
+        if let Some(running) = server.take() {
+            pid.store(0, std::sync::atomic::Ordering::Relaxed);
+            running.stop().await;
+        }
+        let reference = start_reference(backend, &database_url, &sqlite_path).await?;
+        for name in ["ref_update", "ref_select"] {
+            let stats = run_http_scenario(s, &ids, &reference.base, name, c).await;
+            eprintln!(
+                "   ref   {name:<24} c={c:<3} {:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {}",
+                stats.rps, stats.p50_ms, stats.p99_ms, stats.errors
+            );
+            result.reference.push((name.to_owned(), c, stats));
+        }
+        reference.stop().await;
+        let (running, _) = start_usher(s, &database_url).await?;
+        pid.store(running.pid(), std::sync::atomic::Ordering::Relaxed);
         for name in SCENARIOS {
             if !s.scenarios.is_empty() && !s.scenarios.iter().any(|x| x == name) {
                 continue;
             }
             let stats = if *name == "zitadel_grpc_update" {
-                run_grpc_scenario(s, &ids, server.addr, c).await?
+                run_grpc_scenario(s, &ids, running.addr, c).await?
             } else {
-                run_http_scenario(s, &ids, &server.base, name, c).await
+                run_http_scenario(s, &ids, &running.base, name, c).await
             };
             eprintln!(
                 "   usher {name:<24} c={c:<3} {:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {}  RSS now {:.0} MiB",
@@ -535,11 +592,20 @@ pub async fn run_backend(s: &Settings, backend: &str) -> Result<BackendResult, S
                 stats.p50_ms,
                 stats.p99_ms,
                 stats.errors,
-                rss_mib(pid)
+                rss_mib(running.pid())
             );
             result.usher.push(((*name).to_owned(), c, stats));
         }
+        server = Some(running);
     }
+    let server = match server {
+        Some(running) => running,
+        None => {
+            let (running, _) = start_usher(s, &database_url).await?;
+            pid.store(running.pid(), std::sync::atomic::Ordering::Relaxed);
+            running
+        }
+    };
     // Reads while password hashing saturates the CPU.
     let (reads, _) = tokio::join!(
         run_http_scenario(s, &ids, &server.base, "get_user", 8),
@@ -553,19 +619,6 @@ pub async fn run_backend(s: &Settings, backend: &str) -> Result<BackendResult, S
     sampler.abort();
     result.rss_load_mib = peak.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1024.0;
     server.stop().await;
-
-    let reference = start_reference(backend, &database_url, &sqlite_path).await?;
-    for &c in &s.concurrency {
-        for name in ["ref_update", "ref_select"] {
-            let stats = run_http_scenario(s, &ids, &reference.base, name, c).await;
-            eprintln!(
-                "   ref   {name:<24} c={c:<3} {:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {}",
-                stats.rps, stats.p50_ms, stats.p99_ms, stats.errors
-            );
-            result.reference.push((name.to_owned(), c, stats));
-        }
-    }
-    reference.stop().await;
     Ok(result)
 }
 
