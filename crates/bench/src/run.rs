@@ -312,7 +312,7 @@ pub const SCENARIOS: &[&str] = &[
 
 async fn run_http_scenario(
     s: &Settings,
-    ids: &Arc<Vec<i64>>,
+    ids: &Arc<Vec<Seeded>>,
     base: &str,
     name: &str,
     c: usize,
@@ -328,7 +328,7 @@ async fn run_http_scenario(
         let name = name.clone();
         let ids = ids.clone();
         async move {
-            let id = ids[(rng.next() % ids.len() as u64) as usize];
+            let Seeded { id, seed } = ids[(rng.next() % ids.len() as u64) as usize];
             let req = match name.as_str() {
                 "bold_update" => authed("PUT", format!("{base}/v2/users/{id}"), Some(format!("{{\"firstName\":\"F{}\"}}", rng.next() % 1_000_000)), "application/json"),
                 "zitadel_connect_update" => authed(
@@ -337,7 +337,7 @@ async fn run_http_scenario(
                     Some(format!(
                         "{{\"userId\":\"{id}\",\"profile\":{{\"givenName\":\"G{}\",\"familyName\":\"{}\"}}}}",
                         rng.next() % 1_000_000,
-                        last_name(id as u64)
+                        last_name(seed)
                     )),
                     "application/json",
                 ),
@@ -374,7 +374,7 @@ async fn run_http_scenario(
 
 async fn run_grpc_scenario(
     s: &Settings,
-    ids: &Arc<Vec<i64>>,
+    ids: &Arc<Vec<Seeded>>,
     addr: SocketAddr,
     c: usize,
 ) -> Result<Stats, String> {
@@ -396,12 +396,12 @@ async fn run_grpc_scenario(
         let client = client.clone();
         let ids = ids.clone();
         async move {
-            let id = ids[(rng.next() % ids.len() as u64) as usize];
+            let Seeded { id, seed } = ids[(rng.next() % ids.len() as u64) as usize];
             let req = z::UpdateHumanUserRequest {
                 user_id: id.to_string(),
                 profile: z::SetHumanProfile {
                     given_name: format!("G{}", rng.next() % 1_000_000),
-                    family_name: last_name(id as u64),
+                    family_name: last_name(seed),
                     ..Default::default()
                 }
                 .into(),
@@ -439,19 +439,33 @@ async fn create_pg_database(admin_url: &str, name: &str) -> Result<String, Strin
     Ok(format!("{base}/{name}"))
 }
 
-/// The ids of the seeded users (the import does not promise consecutive ids).
+/// A seeded user: its id, and the `n` of its CSV row (`ext-<n>`), which its names were made from.
+#[derive(Clone, Copy, Debug)]
+struct Seeded {
+    id: i64,
+    seed: u64,
+}
+
+/// The seeded users. The import gives ids in the order its batches commit, not in the CSV's
+/// order, so a user's names are found from its external id: a Zitadel update must send the
+/// user's own family name (the call sets both names), or it would change two names where the
+/// Bold update and the reference change one.
 async fn user_ids(
     backend: &str,
     database_url: &str,
     sqlite_path: &Path,
-) -> Result<Vec<i64>, String> {
-    const QUERY: &str =
-        "SELECT id FROM users WHERE organization_id = 1 AND external_id LIKE 'ext-%' ORDER BY id";
+) -> Result<Vec<Seeded>, String> {
+    const QUERY: &str = "SELECT id, CAST(substr(external_id, 5) AS BIGINT) FROM users \
+         WHERE organization_id = 1 AND external_id LIKE 'ext-%' ORDER BY id";
+    let seeded = |id: i64, seed: i64| Seeded {
+        id,
+        seed: seed as u64,
+    };
     if backend == "sqlite" {
         let conn = rusqlite::Connection::open(sqlite_path).map_err(|e| e.to_string())?;
         let mut st = conn.prepare(QUERY).map_err(|e| e.to_string())?;
         let ids = st
-            .query_map([], |r| r.get::<_, i64>(0))
+            .query_map([], |r| Ok(seeded(r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
             .map_err(|e| e.to_string())?;
         ids.collect::<Result<Vec<_>, _>>()
             .map_err(|e| e.to_string())
@@ -463,7 +477,10 @@ async fn user_ids(
             let _ = conn.await;
         });
         let rows = client.query(QUERY, &[]).await.map_err(|e| e.to_string())?;
-        Ok(rows.iter().map(|r| r.get::<_, i64>(0)).collect())
+        Ok(rows
+            .iter()
+            .map(|r| seeded(r.get::<_, i64>(0), r.get::<_, i64>(1)))
+            .collect())
     }
 }
 
