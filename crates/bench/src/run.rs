@@ -420,13 +420,19 @@ async fn run_grpc_scenario(
     .await)
 }
 
-async fn create_pg_database(admin_url: &str, name: &str) -> Result<String, String> {
-    let (client, conn) = tokio_postgres::connect(admin_url, tokio_postgres::NoTls)
+/// A client on `url`, its connection driven by a task of its own.
+async fn pg_connect(url: &str) -> Result<tokio_postgres::Client, String> {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
         .map_err(|e| e.to_string())?;
     tokio::spawn(async move {
         let _ = conn.await;
     });
+    Ok(client)
+}
+
+async fn create_pg_database(admin_url: &str, name: &str) -> Result<String, String> {
+    let client = pg_connect(admin_url).await?;
     client
         .execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"), &[])
         .await
@@ -470,12 +476,7 @@ async fn user_ids(
         ids.collect::<Result<Vec<_>, _>>()
             .map_err(|e| e.to_string())
     } else {
-        let (client, conn) = tokio_postgres::connect(database_url, tokio_postgres::NoTls)
-            .await
-            .map_err(|e| e.to_string())?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
+        let client = pg_connect(database_url).await?;
         let rows = client.query(QUERY, &[]).await.map_err(|e| e.to_string())?;
         Ok(rows
             .iter()
@@ -495,12 +496,7 @@ async fn settle(backend: &str, database_url: &str, sqlite_path: &Path) -> Result
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
             .map_err(|e| e.to_string())
     } else {
-        let (client, conn) = tokio_postgres::connect(database_url, tokio_postgres::NoTls)
-            .await
-            .map_err(|e| e.to_string())?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
+        let client = pg_connect(database_url).await?;
         // Two calls: VACUUM cannot run inside the transaction a multi-statement batch makes.
         for statement in ["VACUUM ANALYZE", "CHECKPOINT"] {
             client.batch_execute(statement).await.map_err(|e| {
